@@ -1,0 +1,254 @@
+"""``zhijian bench classify``: the cost of each layer, measured in one run.
+
+Arms: (a) in-process pyfunc predict, (b) HTTP straight to the BentoML model server,
+(c) the classify gRPC service, (d) a bare grpc.aio pass-through hop (the reference cost
+of one hop). Each reports p50/p99 at concurrency 1, throughput at concurrency N with
+adaptive batching on, and the BentoML request-count delta and batch-size histogram it
+caused, read from the model server's own /metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import aiohttp
+import grpc
+import httpx
+import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
+
+from services.classify.bench_passthrough import METHOD as PASSTHROUGH_METHOD
+from services.classify.training import SEED_CORPUS
+from zhijian.classify.v1 import classify_service_pb2 as pb
+from zhijian.classify.v1 import classify_service_pb2_grpc
+
+Progress = Callable[[str], None]
+WARMUP = 30
+
+
+@dataclass
+class ArmResult:
+    name: str
+    p50_ms: float
+    p99_ms: float
+    throughput_rps: float
+    concurrency: int
+    bentoml_requests: int
+    batch_sizes: dict[str, int] = field(default_factory=dict)
+    errors: int = 0
+
+
+@dataclass
+class BenchReport:
+    arms: list[ArmResult]
+    ratios: dict[str, float]
+    targets: dict[str, bool]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"arms": [asdict(a) for a in self.arms], "ratios": self.ratios,
+                "targets_met": self.targets}
+
+    def format_table(self) -> str:
+        lines = [f"{'arm':<22}{'p50 ms':>9}{'p99 ms':>9}{'rps@c':>12}{'bentoml req':>13}"
+                 "  batch sizes (size:count)"]
+        for a in self.arms:
+            sizes = " ".join(f"{k}:{v}" for k, v in a.batch_sizes.items() if v) or "-"
+            lines.append(f"{a.name:<22}{a.p50_ms:>9.3f}{a.p99_ms:>9.3f}"
+                         f"{a.throughput_rps:>9.0f}@{a.concurrency:<2}{a.bentoml_requests:>13}"
+                         f"  {sizes}" + (f"  errors {a.errors}" if a.errors else ""))
+        r = self.ratios
+        lines += [
+            "",
+            f"gRPC service throughput / direct BentoML: {r['grpc_vs_bentoml_throughput']:.2f}"
+            f"  (target >= 0.70: {'met' if self.targets['throughput'] else 'MISSED'})",
+            f"p50 added by the gRPC service: {r['grpc_added_p50_ms']:.3f} ms; by a bare hop: "
+            f"{r['bare_hop_added_p50_ms']:.3f} ms; excess {r['grpc_excess_over_bare_ms']:.3f} ms"
+            f"  (target <= 0.300: {'met' if self.targets['added_latency'] else 'MISSED'})",
+        ]
+        return "\n".join(lines)
+
+
+def sample_texts(count: int = 64) -> list[str]:
+    lines = SEED_CORPUS.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["text"] for line in lines[:count]]
+
+
+def bentoml_counters(model_server_url: str) -> tuple[int, dict[str, float]]:
+    """Requests to /predict and the cumulative adaptive batch-size buckets so far."""
+    text = httpx.get(model_server_url + "/metrics", timeout=10, trust_env=False).text
+    requests, buckets = 0, {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "bentoml_service_request_total" \
+                    and sample.labels.get("endpoint") == "/predict":
+                requests += int(sample.value)
+            elif sample.name == "bentoml_service_adaptive_batch_size_bucket":
+                le = sample.labels["le"]
+                buckets[le] = buckets.get(le, 0) + sample.value
+    return requests, buckets
+
+
+def bucket_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, int]:
+    """Per-bucket (not cumulative) counts of batches formed between two snapshots."""
+    def bound(le: str) -> float:
+        return float("inf") if le == "+Inf" else float(le)
+
+    edges = sorted(after, key=bound)
+    result, previous = {}, 0.0
+    for le in edges:
+        cumulative = after[le] - before.get(le, 0.0)
+        label = le if le == "+Inf" else str(int(float(le)))
+        result[f"<={label}"] = int(round(cumulative - previous))
+        previous = cumulative
+    return result
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return (statistics.median(ordered) * 1e3,
+            ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1e3)
+
+
+async def measure(name: str, call: Callable[[str], Awaitable[Any]], texts: list[str],
+                  requests: int, concurrency: int, seconds: float, model_server_url: str,
+                  progress: Progress) -> ArmResult:
+    progress(f"arm {name}: warm-up, {requests} sequential calls, {seconds:.0f}s at "
+             f"concurrency {concurrency}")
+    for i in range(WARMUP):
+        await call(texts[i % len(texts)])
+    before = bentoml_counters(model_server_url)
+    latencies = []
+    for i in range(requests):
+        started = time.perf_counter()
+        await call(texts[i % len(texts)])
+        latencies.append(time.perf_counter() - started)
+    done, errors = 0, 0
+    stop_at = time.perf_counter() + seconds
+
+    async def worker(offset: int) -> None:
+        nonlocal done, errors
+        i = offset
+        while time.perf_counter() < stop_at:
+            try:
+                await call(texts[i % len(texts)])
+                done += 1
+            except Exception:
+                errors += 1
+            i += concurrency
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(k) for k in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    after = bentoml_counters(model_server_url)
+    p50, p99 = percentiles(latencies)
+    return ArmResult(name, round(p50, 3), round(p99, 3), round(done / elapsed, 1), concurrency,
+                     after[0] - before[0], bucket_delta(before[1], after[1]), errors)
+
+
+def in_process_arm(version: str, tracking_uri: str, texts: list[str], requests: int,
+                   concurrency: int, seconds: float, progress: Progress) -> ArmResult:
+    import mlflow.pyfunc
+
+    progress("arm in-process: loading the pyfunc model from MLflow")
+    mlflow.set_tracking_uri(tracking_uri)
+    model = mlflow.pyfunc.load_model(f"models:/zhijian-classify/{version}")
+    for text in texts[:WARMUP]:
+        model.predict(np.array([text]))
+    latencies = []
+    for i in range(requests):
+        started = time.perf_counter()
+        model.predict(np.array([texts[i % len(texts)]]))
+        latencies.append(time.perf_counter() - started)
+    # Batching "on" in-process means predicting `concurrency` texts per call.
+    batch = np.array([texts[i % len(texts)] for i in range(concurrency)])
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        model.predict(batch)
+        done += len(batch)
+    p50, p99 = percentiles(latencies)
+    return ArmResult("a in-process", round(p50, 3), round(p99, 3),
+                     round(done / (time.perf_counter() - started), 1), concurrency, 0, {})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def network_arms(classify_target: str, model_server_url: str, texts: list[str],
+                       requests: int, concurrency: int, seconds: float,
+                       progress: Progress) -> list[ArmResult]:
+    arms = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency * 2),
+                                     trust_env=False) as http:
+        async def direct(text: str) -> Any:
+            async with http.post(model_server_url + "/predict", json={"texts": [text]}) as r:
+                r.raise_for_status()
+                return await r.read()
+
+        arms.append(await measure("b BentoML HTTP", direct, texts, requests, concurrency,
+                                  seconds, model_server_url, progress))
+
+    async with grpc.aio.insecure_channel(classify_target) as channel:
+        stub = classify_service_pb2_grpc.ClassifyServiceStub(channel)
+
+        async def service(text: str) -> Any:
+            return await stub.Classify(pb.ClassifyRequest(text=text), timeout=30)
+
+        arms.append(await measure("c gRPC service", service, texts, requests, concurrency,
+                                  seconds, model_server_url, progress))
+
+    port = free_port()
+    passthrough = subprocess.Popen(
+        [sys.executable, "-m", "services.classify.bench_passthrough", "--port", str(port),
+         "--model-server-url", model_server_url], stdin=subprocess.DEVNULL)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            await asyncio.wait_for(channel.channel_ready(), timeout=30)
+            raw = channel.unary_unary(PASSTHROUGH_METHOD)
+
+            async def bare(text: str) -> Any:
+                return await raw(pb.ClassifyRequest(text=text).SerializeToString(), timeout=30)
+
+            arms.append(await measure("d bare gRPC hop", bare, texts, requests, concurrency,
+                                      seconds, model_server_url, progress))
+    finally:
+        passthrough.terminate()
+        passthrough.wait(timeout=10)
+    return arms
+
+
+def run_benchmark(*, classify_target: str, model_server_url: str, tracking_uri: str,
+                  requests: int, concurrency: int, seconds: float,
+                  progress: Progress) -> BenchReport:
+    texts = sample_texts()
+    info = httpx.post(model_server_url + "/info", json={}, timeout=10, trust_env=False).json()
+    arms = [in_process_arm(info["model_version"], tracking_uri, texts, requests, concurrency,
+                           seconds, progress)]
+    arms += asyncio.run(network_arms(classify_target, model_server_url, texts, requests,
+                                     concurrency, seconds, progress))
+    by_name = {a.name[0]: a for a in arms}
+    bentoml_arm, grpc_arm, bare_arm = by_name["b"], by_name["c"], by_name["d"]
+    grpc_added = grpc_arm.p50_ms - bentoml_arm.p50_ms
+    bare_added = bare_arm.p50_ms - bentoml_arm.p50_ms
+    ratios = {
+        "grpc_vs_bentoml_throughput": round(grpc_arm.throughput_rps
+                                            / bentoml_arm.throughput_rps, 3),
+        "grpc_added_p50_ms": round(grpc_added, 3),
+        "bare_hop_added_p50_ms": round(bare_added, 3),
+        "grpc_excess_over_bare_ms": round(grpc_added - bare_added, 3),
+        "in_process_vs_bentoml_p50": round(by_name["a"].p50_ms / bentoml_arm.p50_ms, 3),
+    }
+    targets = {"throughput": ratios["grpc_vs_bentoml_throughput"] >= 0.70,
+               "added_latency": ratios["grpc_excess_over_bare_ms"] <= 0.3}
+    return BenchReport(arms, ratios, targets)

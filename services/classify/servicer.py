@@ -1,0 +1,233 @@
+"""ClassifyService: validate the request, ask the model server, answer with an AI draft.
+
+Data path: gateway → this servicer → ``ModelServerClient`` → BentoML model server →
+the MLflow model version named in configuration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from google.protobuf import struct_pb2, timestamp_pb2
+from prometheus_client import Counter
+
+from services.classify.labels import LABELS, TASKS, display_name
+from services.classify.model_client import ModelServerClient
+from services.classify.settings import ClassifySettings
+from zhijian import metadata as md
+from zhijian.classify.v1 import classify_service_pb2 as pb
+from zhijian.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound, invalid_field
+from zhijian.results import AlreadyReviewed, ResultRecord, ResultStore, ReviewRecord
+from zhijian.server import Call
+from zhijian.telemetry import current_trace_id
+from zhijian.types.v1 import ai_result_pb2 as types_pb
+
+AI_DISCLAIMER = "AI 生成的草稿，须经人工审核 / AI draft — requires human review"
+
+TASK_BY_ENUM: dict[int, str] = {
+    pb.TASK_PRODUCT_CATEGORY: "product_category",
+    pb.TASK_DEVICE_CLASS: "device_class",
+    pb.TASK_REVIEW_ROUTE: "review_route",
+}
+ENUM_BY_TASK = {name: value for value, name in TASK_BY_ENUM.items()}
+assert set(TASK_BY_ENUM.values()) == set(TASKS)
+
+DECISIONS = {types_pb.REVIEW_DECISION_ACCEPT: "accept", types_pb.REVIEW_DECISION_MODIFY: "modify",
+             types_pb.REVIEW_DECISION_REJECT: "reject"}
+RESULT_PREFIX = "results/"
+# Leave time to answer the caller ourselves: a slow model server must surface as
+# UNAVAILABLE from us, not as the caller's own DEADLINE_EXCEEDED.
+MODEL_CALL_MARGIN_S = 0.05
+
+PREDICTIONS = Counter("zhijian_model_predictions", "Labels predicted, per model version",
+                      ["model", "version", "task", "label"])
+
+
+def requested_tasks(tasks: Sequence[int]) -> list[str]:
+    """Tasks of a request in enum order; empty means all. Assumes tasks were validated."""
+    return [TASK_BY_ENUM[t] for t in sorted(set(tasks))] if tasks else list(TASKS)
+
+
+def request_violations(request: pb.ClassifyRequest, max_text_chars: int,
+                       prefix: str = "") -> list[FieldViolation]:
+    violations = []
+    if not request.text.strip():
+        violations.append(FieldViolation(prefix + "text", "must not be empty", "TEXT_EMPTY"))
+    elif len(request.text) > max_text_chars:
+        violations.append(FieldViolation(
+            prefix + "text", f"is {len(request.text)} characters; the limit is {max_text_chars}",
+            "TEXT_TOO_LONG"))
+    for i, task in enumerate(request.tasks):
+        if task not in TASK_BY_ENUM:
+            violations.append(FieldViolation(
+                f"{prefix}tasks[{i}]", f"unknown task {task}; expected one of "
+                + ", ".join(pb.Task.Name(t) for t in TASK_BY_ENUM), "UNKNOWN_TASK"))
+    if request.display_language not in ("", "zh", "en"):
+        violations.append(FieldViolation(prefix + "display_language",
+                                         "must be 'zh' or 'en'", "UNSUPPORTED_LANGUAGE"))
+    if request.data_level not in types_pb.DataLevel.values():
+        violations.append(FieldViolation(prefix + "data_level",
+                                         f"unknown data level {request.data_level}",
+                                         "UNKNOWN_DATA_LEVEL"))
+    return violations
+
+
+def task_result(task: str, prediction: dict[str, Any], language: str) -> pb.TaskResult:
+    probabilities = sorted(prediction["probabilities"].items(), key=lambda kv: -kv[1])
+    return pb.TaskResult(
+        task=ENUM_BY_TASK[task], label=prediction["label"],
+        display_name=display_name(task, prediction["label"], language),
+        probabilities=[pb.LabelProbability(label=label, probability=p,
+                                           display_name=display_name(task, label, language))
+                       for label, p in probabilities],
+        terms=prediction["terms"])
+
+
+class ClassifyServicer:
+    def __init__(self, settings: ClassifySettings, model_server: ModelServerClient,
+                 results: ResultStore) -> None:
+        self._settings = settings
+        self._model_server = model_server
+        self._results = results
+
+    async def check_model_server(self, timeout_s: float) -> None:
+        """Refuse to serve if the model server holds another version than configured."""
+        info = await self._model_server.wait_ready(timeout_s)
+        if info.get("model_version") != self._settings.model_version:
+            raise RuntimeError(f"model server serves version {info.get('model_version')}, "
+                               f"configuration says {self._settings.model_version}")
+
+    def _model_ref(self) -> types_pb.ModelRef:
+        # filing_id stays empty until the registry files versions (next issue).
+        return types_pb.ModelRef(model=self._settings.model_name,
+                                 version=self._settings.model_version)
+
+    async def _classify(self, requests: Sequence[pb.ClassifyRequest],
+                        call: Call) -> list[pb.ClassifyResponse]:
+        predictions = await self._model_server.predict(
+            [r.text for r in requests], call.remaining() - MODEL_CALL_MARGIN_S)
+        trace_id = current_trace_id()
+        created = timestamp_pb2.Timestamp()
+        created.GetCurrentTime()
+        responses = []
+        for request, prediction in zip(requests, predictions, strict=True):
+            tasks = requested_tasks(request.tasks)
+            language = request.display_language or "zh"
+            result_id = uuid.uuid4().hex
+            responses.append(pb.ClassifyResponse(
+                result=types_pb.AiResult(
+                    result_id=result_id, ai_generated=True, disclaimer=AI_DISCLAIMER,
+                    model=self._model_ref(), create_time=created, trace_id=trace_id,
+                    data_level=request.data_level, review_required=True),
+                results=[task_result(task, prediction[task], language) for task in tasks]))
+            self._results.record(ResultRecord(
+                result_id=result_id, service="classify", model_name=self._settings.model_name,
+                model_version=self._settings.model_version, filing_id="",
+                outputs={task: prediction[task]["label"] for task in tasks},
+                input_sha256=hashlib.sha256(request.text.encode()).hexdigest(),
+                trace_id=trace_id, request_id=call.request_id, created_at=time.time()))
+            for task in tasks:
+                PREDICTIONS.labels(self._settings.model_name, self._settings.model_version,
+                                   task, prediction[task]["label"]).inc()
+        call.set_trailer(md.MODEL_VERSION, f"{self._settings.model_name}/"
+                                           f"{self._settings.model_version}")
+        return responses
+
+    async def Classify(self, request: pb.ClassifyRequest, call: Call) -> pb.ClassifyResponse:
+        violations = request_violations(request, self._settings.max_text_chars)
+        if violations:
+            raise InvalidArgument(violations[0].field + ": " + violations[0].description,
+                                  reason=violations[0].reason, violations=violations)
+        (response,) = await self._classify([request], call)
+        return response
+
+    async def ClassifyBatch(self, request: pb.ClassifyBatchRequest,
+                            call: Call) -> pb.ClassifyBatchResponse:
+        count, limit = len(request.requests), self._settings.max_batch_items
+        if count == 0:
+            raise invalid_field("requests", "must hold at least one request", reason="BATCH_EMPTY")
+        if count > limit:
+            raise invalid_field("requests", f"holds {count} requests; the limit is {limit}",
+                                reason="BATCH_TOO_LARGE")
+        violations = [v for i, r in enumerate(request.requests)
+                      for v in request_violations(r, self._settings.max_text_chars,
+                                                  f"requests[{i}].")]
+        if violations:
+            raise InvalidArgument(f"{len(violations)} invalid field(s), first "
+                                  f"{violations[0].field}: {violations[0].description}",
+                                  reason=violations[0].reason, violations=violations)
+        return pb.ClassifyBatchResponse(responses=await self._classify(request.requests, call))
+
+    async def ReviewResult(self, request: pb.ReviewResultRequest,
+                           call: Call) -> types_pb.HumanReview:
+        result_id = request.name.removeprefix(RESULT_PREFIX)
+        violations = []
+        if not request.name.startswith(RESULT_PREFIX) or not result_id:
+            violations.append(FieldViolation("name", "must be 'results/{result_id}'",
+                                             "INVALID_RESULT_NAME"))
+        if request.decision not in DECISIONS:
+            violations.append(FieldViolation("decision", "must be ACCEPT, MODIFY or REJECT",
+                                             "DECISION_REQUIRED"))
+        if not request.reviewer.strip():
+            violations.append(FieldViolation("reviewer", "must name the human reviewer",
+                                             "REVIEWER_REQUIRED"))
+        decision = DECISIONS.get(request.decision, "")
+        if decision in ("modify", "reject") and not request.reason.strip():
+            violations.append(FieldViolation("reason", f"is required to {decision} a result",
+                                             "REASON_REQUIRED"))
+        modified: dict[str, str] = {}
+        if decision == "modify" and not request.modified_labels:
+            violations.append(FieldViolation("modified_labels", "MODIFY needs the corrected "
+                                             "label of at least one task", "MODIFIED_LABEL_REQUIRED"))
+        for i, item in enumerate(request.modified_labels):
+            task = TASK_BY_ENUM.get(item.task)
+            if task is None:
+                violations.append(FieldViolation(f"modified_labels[{i}].task",
+                                                 f"unknown task {item.task}", "UNKNOWN_TASK"))
+            elif item.label not in LABELS[task]:
+                violations.append(FieldViolation(
+                    f"modified_labels[{i}].label", f"{item.label!r} is not a label of {task}",
+                    "UNKNOWN_LABEL"))
+            else:
+                modified[task] = item.label
+        if decision != "modify" and request.modified_labels:
+            violations.append(FieldViolation("modified_labels", "only MODIFY carries labels",
+                                             "UNEXPECTED_MODIFIED_LABELS"))
+        if violations:
+            raise InvalidArgument(violations[0].field + ": " + violations[0].description,
+                                  reason=violations[0].reason, violations=violations)
+
+        stored = await self._results.get(result_id)
+        if stored is None:
+            raise NotFound(f"no classify result {request.name}", reason="RESULT_NOT_FOUND",
+                           metadata={"name": request.name})
+        unknown = sorted(set(modified) - set(stored.outputs))
+        if unknown:
+            raise invalid_field("modified_labels", f"the result has no {', '.join(unknown)} "
+                                "task to modify", reason="TASK_NOT_IN_RESULT")
+        trace_id = current_trace_id()
+        review = ReviewRecord(result_id, decision, request.reviewer.strip(), request.reason.strip(),
+                              modified, trace_id, time.time())
+        try:
+            await self._results.add_review(review)
+        except AlreadyReviewed:
+            raise AlreadyExists(f"{request.name} was already reviewed",
+                                     reason="RESULT_ALREADY_REVIEWED",
+                                     metadata={"name": request.name}) from None
+        reviewed = timestamp_pb2.Timestamp()
+        reviewed.FromSeconds(int(review.reviewed_at))
+        reply = types_pb.HumanReview(
+            name=f"{request.name}/review", result=request.name, decision=request.decision,
+            reviewer=review.reviewer, reason=review.reason, review_time=reviewed,
+            model=types_pb.ModelRef(model=stored.model_name, version=stored.model_version,
+                                    filing_id=stored.filing_id),
+            trace_id=trace_id)
+        if modified:
+            value = struct_pb2.Struct()
+            value.update(modified)
+            reply.modified_value.CopyFrom(value)
+        return reply

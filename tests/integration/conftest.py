@@ -1,0 +1,117 @@
+"""The real embedded platform, started once per session the way a user starts it:
+``zhijian up`` as a process, in a temporary ZHIJIAN_HOME, on free loopback ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from zhijian.supervisor import pid_alive
+
+ZHIJIAN = str(Path(sys.executable).parent / "zhijian")
+START_TIMEOUT_S = 420
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Platform:
+    home: Path
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+
+    @property
+    def classify_target(self) -> str:
+        return f"127.0.0.1:{self.env['ZHIJIAN_CLASSIFY_GRPC_PORT']}"
+
+    @property
+    def model_server_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['ZHIJIAN_CLASSIFY_MODEL_SERVER_PORT']}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['ZHIJIAN_CLASSIFY_METRICS_PORT']}/metrics"
+
+    def state(self) -> dict:
+        return json.loads((self.home / "run" / "state.json").read_text())
+
+    def component_pid(self, name: str) -> int:
+        return next(c["pid"] for c in self.state()["components"] if c["name"] == name)
+
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([ZHIJIAN, *args], env=self.env, capture_output=True, text=True,
+                              timeout=timeout)
+
+    def wait_healthy(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"zhijian up exited with {self.process.returncode}:\n"
+                                   + self.log_tail())
+            if self.cli("status", timeout=30).returncode == 0:
+                return
+            time.sleep(1.0)
+        raise TimeoutError("platform not healthy in time:\n" + self.log_tail())
+
+    def log_tail(self) -> str:
+        parts = []
+        for log in sorted((self.home / "logs").glob("*.log")):
+            parts.append(f"--- {log.name}\n" + log.read_text(errors="replace")[-3000:])
+        up_log = self.home / "up.log"
+        if up_log.exists():
+            parts.append("--- zhijian up\n" + up_log.read_text(errors="replace")[-3000:])
+        return "\n".join(parts)
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    home = tmp_path_factory.mktemp("zhijian-home")
+    env = {
+        **os.environ,
+        "ZHIJIAN_HOME": str(home),
+        "ZHIJIAN_SINK_PORT": str(free_port()),
+        "ZHIJIAN_MLFLOW_PORT": str(free_port()),
+        "ZHIJIAN_CLASSIFY_MODEL_SERVER_PORT": str(free_port()),
+        "ZHIJIAN_CLASSIFY_GRPC_PORT": str(free_port()),
+        "ZHIJIAN_CLASSIFY_METRICS_PORT": str(free_port()),
+        "ZHIJIAN_CLASSIFY_MAX_BATCH_ITEMS": "16",
+        "ZHIJIAN_CLASSIFY_MAX_TEXT_CHARS": "500",
+    }
+    for key in ("MLFLOW_TRACKING_URI", "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "ZHIJIAN_CLASSIFY_MODEL_VERSION"):
+        env.pop(key, None)
+    with (home / "up.log").open("wb") as up_log:
+        process = subprocess.Popen([ZHIJIAN, "up"], env=env, stdout=up_log, stderr=up_log,
+                                   stdin=subprocess.DEVNULL)
+    platform = Platform(home, env, process)
+    try:
+        platform.wait_healthy(START_TIMEOUT_S)
+        yield platform
+    finally:
+        pids = []
+        if (home / "run" / "state.json").exists():
+            pids = [c["pid"] for c in platform.state()["components"]]
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+        leftovers = [pid for pid in pids if pid_alive(pid)]
+        assert not leftovers, f"components still running after Ctrl-C: {leftovers}"
+        assert process.returncode == 0, platform.log_tail()
+        assert not (home / "run" / "state.json").exists()

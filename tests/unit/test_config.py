@@ -1,0 +1,42 @@
+import pytest
+
+from services.classify.settings import ClassifySettings
+from zhijian.config import ConfigError, HomeLayout, ServerSettings, zhijian_home
+
+
+def test_home_defaults_to_the_checkout_and_follows_the_environment(tmp_path):
+    assert zhijian_home({}).name == ".zhijian"
+    assert zhijian_home({"ZHIJIAN_HOME": str(tmp_path)}) == tmp_path.resolve()
+
+
+def test_layout_keeps_everything_under_the_root(tmp_path):
+    layout = HomeLayout(tmp_path).create()
+    for path in (layout.mlflow_db, layout.bentoml_home, layout.spans_file, layout.state_file):
+        assert tmp_path in path.parents
+
+
+def test_server_settings_read_service_prefixed_and_standard_variables():
+    settings = ServerSettings.from_env("classify", default_port=1, default_metrics_port=2, env={
+        "ZHIJIAN_CLASSIFY_GRPC_PORT": "7001", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4317",
+        "ZHIJIAN_MAX_MESSAGE_BYTES": "1024"})
+    assert settings.port == 7001 and settings.metrics_port == 2
+    assert settings.otlp_endpoint == "http://x:4317"
+    assert settings.max_message_bytes == 1024
+    assert settings.service_name == "zhijian-classify"
+
+
+def test_malformed_numbers_are_configuration_errors():
+    with pytest.raises(ConfigError, match="ZHIJIAN_CLASSIFY_GRPC_PORT"):
+        ServerSettings.from_env("classify", default_port=1, default_metrics_port=2,
+                                env={"ZHIJIAN_CLASSIFY_GRPC_PORT": "abc"})
+
+
+def test_classify_needs_an_explicit_model_version():
+    with pytest.raises(ConfigError, match="ZHIJIAN_CLASSIFY_MODEL_VERSION"):
+        ClassifySettings.from_env({})
+    with pytest.raises(ConfigError):
+        ClassifySettings.from_env({"ZHIJIAN_CLASSIFY_MODEL_VERSION": "latest"})
+    settings = ClassifySettings.from_env({"ZHIJIAN_CLASSIFY_MODEL_VERSION": "3",
+                                          "ZHIJIAN_CLASSIFY_MODEL_SERVER_PORT": "4000"})
+    assert settings.model_version == "3"
+    assert settings.model_server_url == "http://127.0.0.1:4000"

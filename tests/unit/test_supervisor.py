@@ -1,0 +1,120 @@
+"""The supervisor on small real processes: order, readiness, restarts, clean stop."""
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import textwrap
+import time
+
+import pytest
+
+from zhijian.supervisor import (
+    ComponentFailed,
+    ComponentSpec,
+    Readiness,
+    Supervisor,
+    pid_alive,
+    read_state,
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# Serves HTTP after a delay and forks a grandchild that records its pid: stop must reach it.
+SERVER = textwrap.dedent("""
+    import http.server, os, subprocess, sys, time
+    port, pidfile = int(sys.argv[1]), sys.argv[2]
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    open(pidfile, "w").write(str(child.pid))
+    time.sleep(0.3)
+    http.server.HTTPServer(("127.0.0.1", port), http.server.SimpleHTTPRequestHandler).serve_forever()
+""")
+
+
+def spec(name, tmp_path, **kwargs):
+    port = free_port()
+    script = tmp_path / "server.py"
+    script.write_text(SERVER)
+    return ComponentSpec(name=name, argv=[sys.executable, str(script), str(port),
+                                          str(tmp_path / f"{name}.child")],
+                         readiness=Readiness("http", f"http://127.0.0.1:{port}/"),
+                         endpoint=f"127.0.0.1:{port}", **kwargs)
+
+
+def test_starts_in_order_records_state_and_stops_process_groups(tmp_path):
+    events: list[str] = []
+    state_file = tmp_path / "run" / "state.json"
+    supervisor = Supervisor(logs_dir=tmp_path / "logs", state_file=state_file,
+                            on_event=events.append)
+
+    async def scenario():
+        await supervisor.start([spec("first", tmp_path), spec("second", tmp_path)])
+        state = read_state(state_file)
+        assert [c["name"] for c in state["components"]] == ["first", "second"]
+        assert all(c["status"] == "serving" for c in state["components"])
+        await supervisor.stop()
+
+    asyncio.run(scenario())
+    starts = [e for e in events if e.startswith("starting")]
+    assert starts == ["starting first …", "starting second …"]
+    assert events.index("starting second …") > next(
+        i for i, e in enumerate(events) if e.startswith("first serving"))
+    for name in ("first", "second"):
+        grandchild = int((tmp_path / f"{name}.child").read_text())
+        deadline = time.monotonic() + 5
+        while pid_alive(grandchild) and time.monotonic() < deadline:
+            time.sleep(0.05)  # reaped by init once killed
+        assert not pid_alive(grandchild)
+    assert not state_file.exists()
+
+
+def test_restarts_a_component_that_dies(tmp_path):
+    events: list[str] = []
+    supervisor = Supervisor(logs_dir=tmp_path / "logs", state_file=tmp_path / "state.json",
+                            on_event=events.append)
+
+    async def scenario():
+        await supervisor.start([spec("flaky", tmp_path, max_restarts=2)])
+        first_pid = read_state(tmp_path / "state.json")["components"][0]["pid"]
+        os.killpg(first_pid, signal.SIGKILL)
+        stop = asyncio.Event()
+        watcher = asyncio.ensure_future(supervisor.watch(stop))
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if any(e == "flaky serving again" for e in events):
+                break
+        stop.set()
+        await watcher
+        state = read_state(tmp_path / "state.json")
+        await supervisor.stop()
+        return first_pid, state
+
+    first_pid, state = asyncio.run(scenario())
+    assert "flaky serving again" in events
+    assert state["components"][0]["restarts"] == 1
+    assert state["components"][0]["pid"] != first_pid
+
+
+def test_a_component_that_never_gets_ready_fails_start_and_leaves_nothing(tmp_path):
+    supervisor = Supervisor(logs_dir=tmp_path / "logs", state_file=tmp_path / "state.json")
+    never = ComponentSpec(name="never", argv=[sys.executable, "-c", "import time; time.sleep(60)"],
+                          readiness=Readiness("http", f"http://127.0.0.1:{free_port()}/"),
+                          endpoint="-", ready_timeout_s=1.0)
+    with pytest.raises(ComponentFailed, match="not ready"):
+        asyncio.run(supervisor.start([never]))
+    assert not (tmp_path / "state.json").exists()
+
+
+def test_a_component_that_exits_at_start_reports_its_log(tmp_path):
+    supervisor = Supervisor(logs_dir=tmp_path / "logs", state_file=tmp_path / "state.json")
+    crash = ComponentSpec(name="crash", argv=[sys.executable, "-c", "raise SystemExit(3)"],
+                          readiness=Readiness("grpc", f"127.0.0.1:{free_port()}"), endpoint="-")
+    with pytest.raises(ComponentFailed, match="exited with code 3") as failure:
+        asyncio.run(supervisor.start([crash]))
+    assert failure.value.log_file == tmp_path / "logs" / "crash.log"

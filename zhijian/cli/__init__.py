@@ -1,0 +1,1 @@
+"""The ``zhijian`` command line."""

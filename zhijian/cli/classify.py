@@ -1,0 +1,138 @@
+"""``zhijian classify | train classify | eval classify``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from opentelemetry import trace
+
+from zhijian import metadata as md
+from zhijian.cli.output import Output
+from zhijian.cli.stack import StackPorts, platform_env
+from zhijian.client import open_channel
+from zhijian.config import HomeLayout, env_str, zhijian_home
+from zhijian.errors import parse_error
+from zhijian.telemetry import current_trace_id, setup_tracing, shutdown_tracing
+
+TASK_ENUMS = {"product_category": 1, "device_class": 2, "review_route": 3}
+
+
+def _platform_env() -> dict[str, str]:
+    return platform_env(HomeLayout(zhijian_home()), StackPorts.from_env())
+
+
+async def _call_classify(target: str, request: Any, timeout: float
+                         ) -> tuple[Any, dict[str, str], str]:
+    from zhijian.classify.v1 import classify_service_pb2_grpc
+
+    tracer = trace.get_tracer("zhijian.cli")
+    async with open_channel(target) as channel:
+        stub = classify_service_pb2_grpc.ClassifyServiceStub(channel)
+        with tracer.start_as_current_span("zhijian classify", kind=trace.SpanKind.INTERNAL):
+            trace_id = current_trace_id()
+            call = stub.Classify(request, timeout=timeout,
+                                 metadata=((md.REQUEST_ID, uuid.uuid4().hex),))
+            response = await call
+            trailers = {k: v for k, v in (await call.trailing_metadata() or ())
+                        if isinstance(v, str)}
+    return response, trailers, trace_id
+
+
+def format_response(text: str, response: Any, trace_id: str) -> str:
+    lines = [text]
+    for result in response.results:
+        task = next(name for name, value in TASK_ENUMS.items() if value == result.task)
+        top = result.probabilities[0].probability if result.probabilities else 0.0
+        lines.append(f"  {task:<17} {result.label:<15} {result.display_name}  ({top:.2f})")
+        lines.append("      " + " · ".join(f"{p.label} {p.probability:.2f}"
+                                          for p in result.probabilities[:4]))
+        if result.terms:
+            lines.append("      terms: " + ", ".join(result.terms))
+    meta = response.result
+    lines.append(f"model {meta.model.model} version {meta.model.version} · "
+                 f"result {meta.result_id}")
+    lines.append(meta.disclaimer)
+    lines.append(f"trace {trace_id}  (zhijian trace show {trace_id})")
+    return "\n".join(lines)
+
+
+def cmd_classify(args: argparse.Namespace, out: Output) -> int:
+    from zhijian.classify.v1 import classify_service_pb2 as pb
+
+    env = _platform_env()
+    target = args.target or env_str("ZHIJIAN_CLASSIFY_TARGET",
+                                    f"127.0.0.1:{StackPorts.from_env().classify_grpc}")
+    setup_tracing("zhijian-cli", os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+                  or env["OTEL_EXPORTER_OTLP_ENDPOINT"])
+    request = pb.ClassifyRequest(text=args.text, display_language=args.lang,
+                                 tasks=[TASK_ENUMS[t] for t in args.tasks or ()])
+    try:
+        response, trailers, trace_id = asyncio.run(_call_classify(target, request, args.timeout))
+    except grpc.aio.AioRpcError as error:
+        details = parse_error(error)
+        out.error(details.message, code=details.code.name, reason=details.reason,
+                  field_violations=[f"{v.field}: {v.description}" for v in details.violations])
+        return 1
+    finally:
+        shutdown_tracing()  # flushes the CLI's spans to the sink before exit
+    data = json_format.MessageToDict(response, preserving_proto_field_name=True)
+    data["trace_id"], data["trailers"] = trace_id, trailers
+    out.result(data, format_response(args.text, response, trace_id))
+    return 0
+
+
+def cmd_train_classify(args: argparse.Namespace, out: Output) -> int:
+    from services.classify.training import (
+        SEED_CORPUS,
+        SEED_PROVENANCE,
+        CorpusError,
+        load_corpus,
+        train_and_register,
+    )
+
+    tracking_uri = os.environ.get("MLFLOW_TRACKING_URI") or _platform_env()["MLFLOW_TRACKING_URI"]
+    try:
+        corpus = (load_corpus(Path(args.data)) if args.data
+                  else load_corpus(SEED_CORPUS, SEED_PROVENANCE))
+    except CorpusError as error:
+        out.error(str(error))
+        return 2
+    out.progress(f"training on {len(corpus)} records from {corpus.path} "
+                 f"(sha256 {corpus.sha256[:12]}…), logging to {tracking_uri}")
+    try:
+        result = train_and_register(corpus, tracking_uri=tracking_uri, progress=out.progress)
+    except Exception as error:  # MLflow's own errors: unreachable server, bad store
+        if "Connection" in type(error).__name__ or "connect" in str(error).lower():
+            out.error(f"MLflow at {tracking_uri} is not reachable; start the platform with "
+                      "`make run` (or set MLFLOW_TRACKING_URI)")
+            return 1
+        raise
+    out.result(result.to_dict(),
+               f"registered {result.model_name} version {result.version} "
+               f"(run {result.run_id}, {result.seconds:.1f}s)\n"
+               + "\n".join(f"  {k}: {v:.3f}" for k, v in result.metrics.items())
+               + f"\nserve it: ZHIJIAN_CLASSIFY_MODEL_VERSION={result.version} zhijian up")
+    return 0
+
+
+def cmd_eval_classify(args: argparse.Namespace, out: Output) -> int:
+    from services.classify.evaluation import evaluate
+
+    from services.classify.datasets import shared_datasets_dir
+
+    datasets = Path(args.datasets) if args.datasets else shared_datasets_dir()
+    if datasets is None or not datasets.is_dir():
+        out.result({"skipped": True, "reason": "datasets folder not found"},
+                   "skipped: the real datasets (../shared/datasets, or --datasets DIR, or "
+                   "ZHIJIAN_DATASETS) are not on this machine")
+        return 0
+    report = evaluate(datasets, progress=out.progress)
+    out.result(report.to_dict(), report.format_table())
+    return 0

@@ -1,0 +1,112 @@
+"""The embedded platform: which processes ``zhijian up`` starts, in what order, where.
+
+sink (OTLP spans) → MLflow tracking server → classify model server (BentoML) →
+classify gRPC service. Ports come from ``ZHIJIAN_*_PORT``; state lives under
+``$ZHIJIAN_HOME``; children inherit an environment that keeps them there.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from zhijian.config import DEFAULT_HOST, HomeLayout, env_int
+from zhijian.supervisor import ComponentSpec, Readiness
+
+DEFAULT_SINK_PORT = 4317
+DEFAULT_MLFLOW_PORT = 5061
+
+
+@dataclass(frozen=True)
+class StackPorts:
+    sink: int
+    mlflow: int
+    classify_model_server: int
+    classify_grpc: int
+    classify_metrics: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> StackPorts:
+        from services.classify.settings import (
+            DEFAULT_GRPC_PORT,
+            DEFAULT_METRICS_PORT,
+            DEFAULT_MODEL_SERVER_PORT,
+        )
+
+        return cls(
+            sink=env_int("ZHIJIAN_SINK_PORT", DEFAULT_SINK_PORT, env),
+            mlflow=env_int("ZHIJIAN_MLFLOW_PORT", DEFAULT_MLFLOW_PORT, env),
+            classify_model_server=env_int("ZHIJIAN_CLASSIFY_MODEL_SERVER_PORT",
+                                          DEFAULT_MODEL_SERVER_PORT, env),
+            classify_grpc=env_int("ZHIJIAN_CLASSIFY_GRPC_PORT", DEFAULT_GRPC_PORT, env),
+            classify_metrics=env_int("ZHIJIAN_CLASSIFY_METRICS_PORT", DEFAULT_METRICS_PORT, env),
+        )
+
+
+def platform_env(layout: HomeLayout, ports: StackPorts) -> dict[str, str]:
+    """Environment every component (and the CLI itself) runs with."""
+    return {
+        "ZHIJIAN_HOME": str(layout.root),
+        "BENTOML_HOME": str(layout.bentoml_home),
+        "BENTOML_DO_NOT_TRACK": "True",
+        "MLFLOW_TRACKING_URI": f"http://{DEFAULT_HOST}:{ports.mlflow}",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{DEFAULT_HOST}:{ports.sink}",
+        # Libraries that cache under ~ otherwise.
+        "MPLCONFIGDIR": str(layout.root / "cache" / "matplotlib"),
+        "XDG_CACHE_HOME": str(layout.root / "cache"),
+    }
+
+
+def infrastructure(layout: HomeLayout, ports: StackPorts) -> list[ComponentSpec]:
+    python = sys.executable
+    return [
+        ComponentSpec(
+            name="span-sink",
+            argv=[python, "-m", "zhijian.span_sink", "--address",
+                  f"{DEFAULT_HOST}:{ports.sink}", "--file", str(layout.spans_file)],
+            readiness=Readiness("grpc", f"{DEFAULT_HOST}:{ports.sink}"),
+            endpoint=f"{DEFAULT_HOST}:{ports.sink} (OTLP/gRPC)",
+            ready_timeout_s=30),
+        ComponentSpec(
+            name="mlflow",
+            argv=[os.path.join(os.path.dirname(python), "mlflow"), "server",
+                  "--backend-store-uri", f"sqlite:///{layout.mlflow_db}",
+                  "--artifacts-destination", str(layout.mlflow_artifacts),
+                  "--host", DEFAULT_HOST, "--port", str(ports.mlflow), "--workers", "1"],
+            # Job execution spawns a fleet of workers (2.6 GB); nothing here needs it.
+            env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+            readiness=Readiness("http", f"http://{DEFAULT_HOST}:{ports.mlflow}/health"),
+            endpoint=f"http://{DEFAULT_HOST}:{ports.mlflow}",
+            ready_timeout_s=90),
+    ]
+
+
+def classify_components(ports: StackPorts, model_version: str) -> list[ComponentSpec]:
+    python = sys.executable
+    model_server_url = f"http://{DEFAULT_HOST}:{ports.classify_model_server}"
+    return [
+        ComponentSpec(
+            name="classify-model-server",
+            argv=[os.path.join(os.path.dirname(python), "bentoml"), "serve",
+                  "services.classify.model_server:ClassifyModelServer",
+                  "--host", DEFAULT_HOST, "--port", str(ports.classify_model_server)],
+            env={"ZHIJIAN_CLASSIFY_MODEL_VERSION": model_version,
+                 "OTEL_SERVICE_NAME": "zhijian-classify-model-server"},
+            readiness=Readiness("http", f"{model_server_url}/readyz"),
+            endpoint=model_server_url,
+            ready_timeout_s=180),
+        ComponentSpec(
+            name="classify",
+            argv=[python, "-m", "services.classify"],
+            env={"ZHIJIAN_CLASSIFY_MODEL_VERSION": model_version,
+                 "ZHIJIAN_CLASSIFY_MODEL_SERVER_URL": model_server_url,
+                 "ZHIJIAN_CLASSIFY_GRPC_PORT": str(ports.classify_grpc),
+                 "ZHIJIAN_CLASSIFY_METRICS_PORT": str(ports.classify_metrics),
+                 "OTEL_SERVICE_NAME": "zhijian-classify"},
+            readiness=Readiness("grpc", f"{DEFAULT_HOST}:{ports.classify_grpc}"),
+            endpoint=f"{DEFAULT_HOST}:{ports.classify_grpc} (gRPC; metrics "
+                     f"http://{DEFAULT_HOST}:{ports.classify_metrics}/metrics)",
+            ready_timeout_s=150),
+    ]

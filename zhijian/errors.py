@@ -1,0 +1,154 @@
+"""Domain errors and their mapping to canonical gRPC status with ``google.rpc`` details.
+
+Handlers raise these; the server bootstrap turns them into a status whose details carry
+an ``ErrorInfo`` with a stable reason and, for bad input, ``BadRequest`` field
+violations. Anything else becomes ``INTERNAL`` with no stack trace for the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from zhijian.metadata import ERROR_DOMAIN
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    field: str
+    description: str
+    reason: str = ""
+
+
+class ZhijianError(Exception):
+    """Base of every error meant for a caller."""
+
+    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+    default_reason = "INTERNAL"
+
+    def __init__(self, message: str, *, reason: str | None = None,
+                 metadata: Mapping[str, str] | None = None,
+                 violations: Iterable[FieldViolation] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason or self.default_reason
+        self.metadata = dict(metadata or {})
+        self.violations = tuple(violations)
+
+    def to_status(self) -> status_pb2.Status:
+        details = [_pack(error_details_pb2.ErrorInfo(
+            reason=self.reason, domain=ERROR_DOMAIN, metadata=self.metadata))]
+        if self.violations:
+            details.append(_pack(error_details_pb2.BadRequest(field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=v.field, description=v.description, reason=v.reason)
+                for v in self.violations
+            ])))
+        return status_pb2.Status(code=self.code.value[0], message=self.message, details=details)
+
+    def to_grpc_status(self) -> grpc.Status:
+        return rpc_status.to_status(self.to_status())
+
+
+class InvalidArgument(ZhijianError):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+    default_reason = "INVALID_ARGUMENT"
+
+
+class NotFound(ZhijianError):
+    code = grpc.StatusCode.NOT_FOUND
+    default_reason = "NOT_FOUND"
+
+
+class AlreadyExists(ZhijianError):
+    code = grpc.StatusCode.ALREADY_EXISTS
+    default_reason = "ALREADY_EXISTS"
+
+
+class FailedPrecondition(ZhijianError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    default_reason = "FAILED_PRECONDITION"
+
+
+class PermissionDenied(ZhijianError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+    default_reason = "PERMISSION_DENIED"
+
+
+class Unavailable(ZhijianError):
+    code = grpc.StatusCode.UNAVAILABLE
+    default_reason = "UNAVAILABLE"
+
+
+class DeadlineExceeded(ZhijianError):
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+    default_reason = "DEADLINE_EXCEEDED"
+
+
+class ResourceExhausted(ZhijianError):
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    default_reason = "RESOURCE_EXHAUSTED"
+
+
+def invalid_field(field: str, description: str, *, reason: str) -> InvalidArgument:
+    """The common case: one field of the request is wrong."""
+    return InvalidArgument(f"{field}: {description}", reason=reason,
+                           violations=[FieldViolation(field, description, reason)])
+
+
+def internal_status(request_id: str) -> grpc.Status:
+    """What a caller sees for an unexpected failure: a reference, not a stack trace."""
+    error = ZhijianError(f"internal error (request id {request_id})",
+                         metadata={"request_id": request_id})
+    return error.to_grpc_status()
+
+
+@dataclass(frozen=True)
+class ErrorDetails:
+    """The parsed details of a failed call, as a client sees them."""
+
+    code: grpc.StatusCode
+    message: str
+    reason: str
+    metadata: dict[str, str]
+    violations: tuple[FieldViolation, ...]
+
+
+def parse_error(error: grpc.aio.AioRpcError | grpc.RpcError) -> ErrorDetails:
+    """Read the ``google.rpc.Status`` details a zhijian server attached to an error."""
+    code = error.code()
+    message = error.details() or ""
+    reason, metadata, violations = "", {}, []
+    status = rpc_status.from_call(error) if not isinstance(error, grpc.aio.AioRpcError) else \
+        _status_from_trailers(error)
+    if status is not None:
+        for detail in status.details:
+            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                info = error_details_pb2.ErrorInfo()
+                detail.Unpack(info)
+                reason, metadata = info.reason, dict(info.metadata)
+            elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                bad = error_details_pb2.BadRequest()
+                detail.Unpack(bad)
+                violations = [FieldViolation(v.field, v.description, v.reason)
+                              for v in bad.field_violations]
+    return ErrorDetails(code, message, reason, metadata, tuple(violations))
+
+
+def _status_from_trailers(error: grpc.aio.AioRpcError) -> status_pb2.Status | None:
+    for key, value in error.trailing_metadata() or ():
+        if key == "grpc-status-details-bin" and isinstance(value, bytes):
+            return status_pb2.Status.FromString(value)
+    return None
+
+
+def _pack(message: error_details_pb2.ErrorInfo | error_details_pb2.BadRequest) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+

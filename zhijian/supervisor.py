@@ -1,0 +1,220 @@
+"""A small process supervisor for the embedded platform (``zhijian up``).
+
+Components start in order, each only after the one before it answers its readiness
+check; a component that dies is restarted with back-off up to its limit; stop goes in
+reverse order, SIGTERM to the whole process group first (model servers fork workers),
+SIGKILL after the grace period, so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import grpc
+import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+log = logging.getLogger("zhijian.supervisor")
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """How to tell a component serves: a gRPC health check or an HTTP 200."""
+
+    kind: Literal["grpc", "http"]
+    target: str  # host:port for grpc, a URL for http
+
+    async def check(self, timeout_s: float = 1.0) -> bool:
+        if self.kind == "grpc":
+            return await grpc_serving(self.target, timeout_s)
+        try:
+            async with httpx.AsyncClient(timeout=timeout_s, trust_env=False) as client:
+                return (await client.get(self.target)).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+
+async def grpc_serving(target: str, timeout_s: float = 1.0, service: str = "") -> bool:
+    async with grpc.aio.insecure_channel(target) as channel:
+        try:
+            reply = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=timeout_s)
+        except grpc.aio.AioRpcError:
+            return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    name: str
+    argv: list[str]
+    readiness: Readiness
+    endpoint: str
+    env: Mapping[str, str] = field(default_factory=dict)
+    ready_timeout_s: float = 120.0
+    max_restarts: int = 3
+    stop_grace_s: float = 10.0
+
+
+@dataclass
+class _Running:
+    spec: ComponentSpec
+    process: asyncio.subprocess.Process
+    restarts: int = 0
+    status: str = "starting"
+
+
+class ComponentFailed(RuntimeError):
+    def __init__(self, name: str, reason: str, log_file: Path) -> None:
+        super().__init__(f"{name}: {reason} (log: {log_file})")
+        self.name = name
+        self.log_file = log_file
+
+
+class Supervisor:
+    def __init__(self, *, logs_dir: Path, state_file: Path,
+                 on_event: Callable[[str], None] = lambda _message: None) -> None:
+        self._logs_dir = logs_dir
+        self._state_file = state_file
+        self._running: dict[str, _Running] = {}
+        self._on_event = on_event
+
+    def log_file(self, name: str) -> Path:
+        return self._logs_dir / f"{name}.log"
+
+    async def _spawn(self, spec: ComponentSpec) -> asyncio.subprocess.Process:
+        self._logs_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_file(spec.name).open("ab") as log_handle:
+            return await asyncio.create_subprocess_exec(
+                *spec.argv, env={**os.environ, **spec.env}, stdin=asyncio.subprocess.DEVNULL,
+                stdout=log_handle, stderr=log_handle,
+                start_new_session=True,  # own process group: stop reaches its children
+            )
+
+    async def _wait_ready(self, running: _Running) -> None:
+        spec = running.spec
+        deadline = time.monotonic() + spec.ready_timeout_s
+        while time.monotonic() < deadline:
+            if running.process.returncode is not None:
+                raise ComponentFailed(spec.name, f"exited with code {running.process.returncode} "
+                                      "before it was ready", self.log_file(spec.name))
+            if await spec.readiness.check():
+                running.status = "serving"
+                self.write_state()
+                return
+            await asyncio.sleep(0.25)
+        raise ComponentFailed(spec.name, f"not ready after {spec.ready_timeout_s:.0f}s",
+                              self.log_file(spec.name))
+
+    async def start(self, specs: list[ComponentSpec]) -> None:
+        """Start components in order, each once the one before is ready; on any failure
+        stop everything started so far and raise."""
+        try:
+            for spec in specs:
+                self._on_event(f"starting {spec.name} …")
+                started = time.monotonic()
+                running = _Running(spec, await self._spawn(spec))
+                self._running[spec.name] = running
+                self.write_state()
+                await self._wait_ready(running)
+                self._on_event(f"{spec.name} serving on {spec.endpoint} "
+                               f"({time.monotonic() - started:.1f}s)")
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        """Restart components that die, until ``stop`` is set or one exhausts its restarts."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=0.5)
+            if stop.is_set():
+                return
+            for running in list(self._running.values()):
+                code = running.process.returncode
+                if code is None:
+                    continue
+                spec = running.spec
+                if running.restarts >= spec.max_restarts:
+                    running.status = "failed"
+                    self.write_state()
+                    raise ComponentFailed(spec.name, f"exited with code {code} and was restarted "
+                                          f"{running.restarts} times", self.log_file(spec.name))
+                running.restarts += 1
+                running.status = "restarting"
+                self.write_state()
+                self._on_event(f"{spec.name} exited with code {code}; restart {running.restarts}"
+                               f"/{spec.max_restarts}")
+                await asyncio.sleep(min(2 ** running.restarts, 10))
+                running.process = await self._spawn(spec)
+                await self._wait_ready(running)
+                self._on_event(f"{spec.name} serving again")
+
+    async def stop(self) -> None:
+        for name in reversed(list(self._running)):
+            running = self._running[name]
+            await _terminate(running.process, running.spec.stop_grace_s)
+            running.status = "stopped"
+            self._on_event(f"stopped {name}")
+        self._running.clear()
+        with contextlib.suppress(FileNotFoundError):
+            self._state_file.unlink()
+
+    def write_state(self) -> None:
+        state: dict[str, Any] = {
+            "supervisor_pid": os.getpid(),
+            "updated_at": time.time(),
+            "components": [
+                {"name": r.spec.name, "pid": r.process.pid, "endpoint": r.spec.endpoint,
+                 "status": r.status, "restarts": r.restarts,
+                 "readiness": asdict(r.spec.readiness), "log": str(self.log_file(r.spec.name))}
+                for r in self._running.values()
+            ],
+        }
+        self._state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self._state_file)  # readers never see half a file
+
+
+async def _terminate(process: asyncio.subprocess.Process, grace_s: float) -> None:
+    if process.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), timeout=grace_s)
+    except TimeoutError:
+        log.warning("pid %s did not stop within %.0fs; killing", process.pid, grace_s)
+    # Workers forked by the component may outlive it; the group takes them along.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    await process.wait()
+
+
+def read_state(state_file: Path) -> dict[str, Any] | None:
+    try:
+        state: dict[str, Any] = json.loads(state_file.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return state
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
