@@ -2,8 +2,11 @@
 
 Components start in order, each only after the one before it answers its readiness
 check; a component that dies is restarted with back-off up to its limit; stop goes in
-reverse order, SIGTERM to the whole process group first (model servers fork workers),
-SIGKILL after the grace period, so nothing is left behind.
+reverse order, SIGTERM first, SIGKILL after the grace period, so nothing is left behind.
+
+Components fork workers that leave the process group (BentoML's workers start sessions
+of their own), so the supervisor remembers every descendant it has seen: when a
+component dies, its orphaned workers would otherwise keep the port and serve on.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any, Literal
 
 import grpc
 import httpx
+import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 log = logging.getLogger("zhijian.supervisor")
@@ -72,6 +76,22 @@ class _Running:
     process: asyncio.subprocess.Process
     restarts: int = 0
     status: str = "starting"
+    # Descendants seen so far, keyed by pid with their start time (pids get reused).
+    descendants: dict[int, float] = field(default_factory=dict)
+
+    def remember_descendants(self) -> None:
+        with contextlib.suppress(psutil.Error):
+            for child in psutil.Process(self.process.pid).children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    self.descendants[child.pid] = child.create_time()
+
+    def kill_descendants(self) -> None:
+        for pid, created in self.descendants.items():
+            with contextlib.suppress(psutil.Error):
+                child = psutil.Process(pid)
+                if child.create_time() == created:
+                    child.kill()
+        self.descendants.clear()
 
 
 class ComponentFailed(RuntimeError):
@@ -87,6 +107,9 @@ class Supervisor:
         self._logs_dir = logs_dir
         self._state_file = state_file
         self._running: dict[str, _Running] = {}
+        # "starting" until the caller has started everything it means to; status readers
+        # must not call a half-started platform healthy.
+        self.phase = "starting"
         self._on_event = on_event
 
     def log_file(self, name: str) -> Path:
@@ -109,6 +132,7 @@ class Supervisor:
                 raise ComponentFailed(spec.name, f"exited with code {running.process.returncode} "
                                       "before it was ready", self.log_file(spec.name))
             if await spec.readiness.check():
+                running.remember_descendants()
                 running.status = "serving"
                 self.write_state()
                 return
@@ -143,8 +167,10 @@ class Supervisor:
             for running in list(self._running.values()):
                 code = running.process.returncode
                 if code is None:
+                    running.remember_descendants()
                     continue
                 spec = running.spec
+                running.kill_descendants()
                 if running.restarts >= spec.max_restarts:
                     running.status = "failed"
                     self.write_state()
@@ -163,16 +189,23 @@ class Supervisor:
     async def stop(self) -> None:
         for name in reversed(list(self._running)):
             running = self._running[name]
+            running.remember_descendants()
             await _terminate(running.process, running.spec.stop_grace_s)
+            running.kill_descendants()
             running.status = "stopped"
             self._on_event(f"stopped {name}")
         self._running.clear()
         with contextlib.suppress(FileNotFoundError):
             self._state_file.unlink()
 
+    def set_phase(self, phase: str) -> None:
+        self.phase = phase
+        self.write_state()
+
     def write_state(self) -> None:
         state: dict[str, Any] = {
             "supervisor_pid": os.getpid(),
+            "phase": self.phase,
             "updated_at": time.time(),
             "components": [
                 {"name": r.spec.name, "pid": r.process.pid, "endpoint": r.spec.endpoint,

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 from opentelemetry import propagate, trace
 
-from zhijian.errors import DeadlineExceeded, Unavailable
+from zhijian.errors import DeadlineExceeded, Unavailable, ZhijianError
 
 tracer = trace.get_tracer("zhijian.classify.model_client")
 
@@ -46,10 +46,14 @@ class ModelServerClient:
             async with self._http().post(
                     self._base_url + path, json=body, headers=headers,
                     timeout=aiohttp.ClientTimeout(total=timeout_s)) as response:
+                if response.status == 503:
+                    raise Unavailable("model server is overloaded or starting",
+                                      reason="MODEL_SERVER_UNAVAILABLE")
                 if response.status != 200:
+                    # The model failed on this input: not worth a retry, unlike a busy server.
                     detail = (await response.text())[:200]
-                    raise Unavailable(f"model server answered HTTP {response.status}: {detail}",
-                                      reason="MODEL_SERVER_ERROR")
+                    raise ZhijianError(f"model server answered HTTP {response.status}: "
+                                       f"{detail}", reason="MODEL_SERVER_ERROR")
                 return await response.json()
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
             raise Unavailable(f"model server at {self._base_url} is unreachable: {error}",
@@ -64,8 +68,8 @@ class ModelServerClient:
             span.set_attribute("zhijian.batch_size", len(texts))
             result = await self._post("/predict", {"texts": texts}, timeout_s)
         if not isinstance(result, list) or len(result) != len(texts):
-            raise Unavailable("model server returned a malformed answer",
-                              reason="MODEL_SERVER_ERROR")
+            raise ZhijianError("model server returned a malformed answer",
+                               reason="MODEL_SERVER_ERROR")
         return result
 
     async def info(self, timeout_s: float = 5.0) -> dict[str, str]:

@@ -73,7 +73,8 @@ class ClassifyModelServer:
 
     @bentoml.api(batchable=True, max_batch_size=MAX_BATCH_SIZE, max_latency_ms=MAX_LATENCY_MS)
     def predict(self, texts: list[str]) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self.model.predict(np.array(texts, dtype=object))
+        # A str-dtype array, as in the signature's input example; object dtype fails it.
+        result: list[dict[str, Any]] = self.model.predict(np.array(texts, dtype=str))
         return result
 
     @bentoml.api(route="/info")

@@ -33,9 +33,11 @@ def predictions_to_dicts(classifier: MultiTaskClassifier, texts: list[str]) -> l
 
 
 class ClassifyPyfunc(mlflow.pyfunc.PythonModel):
+    # predict() is left unannotated on purpose: MLflow reads type hints on it as a
+    # signature and warns about Any; the logged signature comes from an input example.
     def load_context(self, context: Any) -> None:
         with open(context.artifacts[CLASSIFIER_ARTIFACT], "rb") as handle:
             self.classifier: MultiTaskClassifier = pickle.load(handle)
 
-    def predict(self, context: Any, model_input: Any, params: Any = None) -> list[dict[str, Any]]:
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
         return predictions_to_dicts(self.classifier, texts_from_input(model_input))

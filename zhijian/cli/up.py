@@ -102,8 +102,10 @@ async def run_platform(layout: HomeLayout, ports: StackPorts, out: Output) -> in
                 await starting
             return 130
         version = starting.result()
+        supervisor.set_phase("running")
         print_ready(out, ports, version, layout)
         await supervisor.watch(stop)
+        supervisor.set_phase("stopping")
         out.progress("stopping …")
         return 0
     except ComponentFailed as error:
