@@ -102,7 +102,10 @@ class ResultStore:
                                      (result_id,)).fetchone())
         if row is None:
             return None
-        return ResultRecord(*row[:5], json.loads(row[5]), *row[6:])
+        return ResultRecord(result_id=row[0], service=row[1], model_name=row[2],
+                            model_version=row[3], filing_id=row[4], outputs=json.loads(row[5]),
+                            input_sha256=row[6], trace_id=row[7], request_id=row[8],
+                            created_at=row[9])
 
     async def add_review(self, review: ReviewRecord) -> ReviewRecord:
         def insert() -> None:

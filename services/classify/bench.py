@@ -85,7 +85,7 @@ def sample_texts(count: int = 64) -> list[str]:
 def bentoml_counters(model_server_url: str) -> tuple[int, dict[str, float]]:
     """Requests to /predict and the cumulative adaptive batch-size buckets so far."""
     text = httpx.get(model_server_url + "/metrics", timeout=10, trust_env=False).text
-    requests, buckets = 0, {}
+    requests, buckets = 0, dict[str, float]()
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == "bentoml_service_request_total" \
@@ -107,7 +107,7 @@ def bucket_delta(before: dict[str, float], after: dict[str, float]) -> dict[str,
     for le in edges:
         cumulative = after[le] - before.get(le, 0.0)
         label = le if le == "+Inf" else str(int(float(le)))
-        result[f"<={label}"] = int(round(cumulative - previous))
+        result[f"<={label}"] = round(cumulative - previous)
         previous = cumulative
     return result
 
@@ -118,19 +118,45 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
             ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1e3)
 
 
-async def measure(name: str, call: Callable[[str], Awaitable[Any]], texts: list[str],
-                  requests: int, concurrency: int, seconds: float, model_server_url: str,
-                  progress: Progress) -> ArmResult:
-    progress(f"arm {name}: warm-up, {requests} sequential calls, {seconds:.0f}s at "
-             f"concurrency {concurrency}")
+Call = Callable[[str], Awaitable[Any]]
+BLOCK = 20  # sequential calls per arm before the next arm takes its turn
+
+
+@dataclass
+class _Tally:
+    latencies: list[float] = field(default_factory=list)
+    requests: int = 0
+    buckets: dict[str, float] = field(default_factory=dict)
+
+    def add(self, before: tuple[int, dict[str, float]], after: tuple[int, dict[str, float]]
+            ) -> None:
+        self.requests += after[0] - before[0]
+        for le, count in after[1].items():
+            self.buckets[le] = self.buckets.get(le, 0.0) + count - before[1].get(le, 0.0)
+
+
+async def sequential_latencies(arms: dict[str, Call], texts: list[str], requests: int,
+                               model_server_url: str) -> dict[str, _Tally]:
+    """Concurrency 1, the arms taking turns in blocks: BentoML's batching dispatcher
+    adapts its wait to recent traffic, so arms measured one after another would each
+    meet a different dispatcher. Counters are read between blocks, per arm."""
+    tallies = {name: _Tally() for name in arms}
+    for start in range(0, requests, BLOCK):
+        for name, call in arms.items():
+            before = bentoml_counters(model_server_url)
+            for i in range(start, min(start + BLOCK, requests)):
+                began = time.perf_counter()
+                await call(texts[i % len(texts)])
+                tallies[name].latencies.append(time.perf_counter() - began)
+            tallies[name].add(before, bentoml_counters(model_server_url))
+    return tallies
+
+
+async def throughput(call: Call, texts: list[str], concurrency: int, seconds: float,
+                     model_server_url: str, tally: _Tally) -> tuple[float, int]:
     for i in range(WARMUP):
         await call(texts[i % len(texts)])
     before = bentoml_counters(model_server_url)
-    latencies = []
-    for i in range(requests):
-        started = time.perf_counter()
-        await call(texts[i % len(texts)])
-        latencies.append(time.perf_counter() - started)
     done, errors = 0, 0
     stop_at = time.perf_counter() + seconds
 
@@ -148,10 +174,8 @@ async def measure(name: str, call: Callable[[str], Awaitable[Any]], texts: list[
     started = time.perf_counter()
     await asyncio.gather(*(worker(k) for k in range(concurrency)))
     elapsed = time.perf_counter() - started
-    after = bentoml_counters(model_server_url)
-    p50, p99 = percentiles(latencies)
-    return ArmResult(name, round(p50, 3), round(p99, 3), round(done / elapsed, 1), concurrency,
-                     after[0] - before[0], bucket_delta(before[1], after[1]), errors)
+    tally.add(before, bentoml_counters(model_server_url))
+    return done / elapsed, errors
 
 
 def in_process_arm(version: str, tracking_uri: str, texts: list[str], requests: int,
@@ -188,44 +212,51 @@ def free_port() -> int:
 async def network_arms(classify_target: str, model_server_url: str, texts: list[str],
                        requests: int, concurrency: int, seconds: float,
                        progress: Progress) -> list[ArmResult]:
-    arms = []
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency * 2),
-                                     trust_env=False) as http:
-        async def direct(text: str) -> Any:
-            async with http.post(model_server_url + "/predict", json={"texts": [text]}) as r:
-                r.raise_for_status()
-                return await r.read()
-
-        arms.append(await measure("b BentoML HTTP", direct, texts, requests, concurrency,
-                                  seconds, model_server_url, progress))
-
-    async with grpc.aio.insecure_channel(classify_target) as channel:
-        stub = classify_service_pb2_grpc.ClassifyServiceStub(channel)
-
-        async def service(text: str) -> Any:
-            return await stub.Classify(pb.ClassifyRequest(text=text), timeout=30)
-
-        arms.append(await measure("c gRPC service", service, texts, requests, concurrency,
-                                  seconds, model_server_url, progress))
-
     port = free_port()
     passthrough = subprocess.Popen(
         [sys.executable, "-m", "services.classify.bench_passthrough", "--port", str(port),
          "--model-server-url", model_server_url], stdin=subprocess.DEVNULL)
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            await asyncio.wait_for(channel.channel_ready(), timeout=30)
-            raw = channel.unary_unary(PASSTHROUGH_METHOD)
+        async with aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=concurrency * 2), trust_env=False) as http, \
+                grpc.aio.insecure_channel(classify_target) as service_channel, \
+                grpc.aio.insecure_channel(f"127.0.0.1:{port}") as bare_channel:
+            await asyncio.wait_for(bare_channel.channel_ready(), timeout=30)
+            stub = classify_service_pb2_grpc.ClassifyServiceStub(service_channel)
+            raw = bare_channel.unary_unary(PASSTHROUGH_METHOD)
+
+            async def direct(text: str) -> Any:
+                async with http.post(model_server_url + "/predict",
+                                     json={"texts": [text]}) as reply:
+                    reply.raise_for_status()
+                    return await reply.read()
+
+            async def service(text: str) -> Any:
+                return await stub.Classify(pb.ClassifyRequest(text=text), timeout=30)
 
             async def bare(text: str) -> Any:
                 return await raw(pb.ClassifyRequest(text=text).SerializeToString(), timeout=30)
 
-            arms.append(await measure("d bare gRPC hop", bare, texts, requests, concurrency,
-                                      seconds, model_server_url, progress))
+            arms: dict[str, Call] = {"b BentoML HTTP": direct, "c gRPC service": service,
+                                     "d bare gRPC hop": bare}
+            for call in arms.values():
+                for i in range(WARMUP):
+                    await call(texts[i % len(texts)])
+            progress(f"network arms: {requests} sequential calls each, taking turns")
+            tallies = await sequential_latencies(arms, texts, requests, model_server_url)
+            results = []
+            for name, call in arms.items():
+                progress(f"arm {name}: {seconds:.0f}s at concurrency {concurrency}")
+                rps, errors = await throughput(call, texts, concurrency, seconds,
+                                               model_server_url, tallies[name])
+                p50, p99 = percentiles(tallies[name].latencies)
+                results.append(ArmResult(name, round(p50, 3), round(p99, 3), round(rps, 1),
+                                         concurrency, tallies[name].requests,
+                                         bucket_delta({}, tallies[name].buckets), errors))
+            return results
     finally:
         passthrough.terminate()
         passthrough.wait(timeout=10)
-    return arms
 
 
 def run_benchmark(*, classify_target: str, model_server_url: str, tracking_uri: str,

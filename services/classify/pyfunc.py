@@ -9,9 +9,9 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from services.classify.model import MultiTaskClassifier
 
@@ -32,12 +32,12 @@ def predictions_to_dicts(classifier: MultiTaskClassifier, texts: list[str]) -> l
     ]
 
 
-class ClassifyPyfunc(mlflow.pyfunc.PythonModel):
+class ClassifyPyfunc(PythonModel):
     # predict() is left unannotated on purpose: MLflow reads type hints on it as a
     # signature and warns about Any; the logged signature comes from an input example.
     def load_context(self, context: Any) -> None:
         with open(context.artifacts[CLASSIFIER_ARTIFACT], "rb") as handle:
             self.classifier: MultiTaskClassifier = pickle.load(handle)
 
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+    def predict(self, context, model_input, params=None):
         return predictions_to_dicts(self.classifier, texts_from_input(model_input))

@@ -28,7 +28,7 @@ from zhijian.types.v1 import ai_result_pb2 as types_pb
 
 AI_DISCLAIMER = "AI 生成的草稿，须经人工审核 / AI draft — requires human review"
 
-TASK_BY_ENUM: dict[int, str] = {
+TASK_BY_ENUM: dict[pb.Task, str] = {
     pb.TASK_PRODUCT_CATEGORY: "product_category",
     pb.TASK_DEVICE_CLASS: "device_class",
     pb.TASK_REVIEW_ROUTE: "review_route",
@@ -38,6 +38,7 @@ assert set(TASK_BY_ENUM.values()) == set(TASKS)
 
 DECISIONS = {types_pb.REVIEW_DECISION_ACCEPT: "accept", types_pb.REVIEW_DECISION_MODIFY: "modify",
              types_pb.REVIEW_DECISION_REJECT: "reject"}
+DATA_LEVELS = frozenset(types_pb.DataLevel.values())
 RESULT_PREFIX = "results/"
 # Leave time to answer the caller ourselves: a slow model server must surface as
 # UNAVAILABLE from us, not as the caller's own DEADLINE_EXCEEDED.
@@ -47,7 +48,7 @@ PREDICTIONS = Counter("zhijian_model_predictions", "Labels predicted, per model 
                       ["model", "version", "task", "label"])
 
 
-def requested_tasks(tasks: Sequence[int]) -> list[str]:
+def requested_tasks(tasks: Sequence[pb.Task]) -> list[str]:
     """Tasks of a request in enum order; empty means all. Assumes tasks were validated."""
     return [TASK_BY_ENUM[t] for t in sorted(set(tasks))] if tasks else list(TASKS)
 
@@ -69,7 +70,7 @@ def request_violations(request: pb.ClassifyRequest, max_text_chars: int,
     if request.display_language not in ("", "zh", "en"):
         violations.append(FieldViolation(prefix + "display_language",
                                          "must be 'zh' or 'en'", "UNSUPPORTED_LANGUAGE"))
-    if request.data_level not in types_pb.DataLevel.values():
+    if request.data_level not in DATA_LEVELS:
         violations.append(FieldViolation(prefix + "data_level",
                                          f"unknown data level {request.data_level}",
                                          "UNKNOWN_DATA_LEVEL"))
@@ -181,8 +182,9 @@ class ClassifyServicer:
                                              "REASON_REQUIRED"))
         modified: dict[str, str] = {}
         if decision == "modify" and not request.modified_labels:
-            violations.append(FieldViolation("modified_labels", "MODIFY needs the corrected "
-                                             "label of at least one task", "MODIFIED_LABEL_REQUIRED"))
+            violations.append(FieldViolation(
+                "modified_labels", "MODIFY needs the corrected label of at least one task",
+                "MODIFIED_LABEL_REQUIRED"))
         for i, item in enumerate(request.modified_labels):
             task = TASK_BY_ENUM.get(item.task)
             if task is None:

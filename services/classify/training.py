@@ -90,7 +90,8 @@ def load_corpus(path: Path, provenance: str | None = None) -> Corpus:
     for task in TASKS:
         seen = {label for label in labels[task] if label is not None}
         if len(seen) < 2:
-            raise CorpusError(f"{path}: task {task} needs at least two labels, found {sorted(seen)}")
+            raise CorpusError(f"{path}: task {task} needs at least two labels, "
+                              f"found {sorted(seen)}")
     return Corpus(texts, labels, path, hashlib.sha256(raw).hexdigest(),
                   provenance or f"user-supplied corpus {path.name}")
 
@@ -98,7 +99,8 @@ def load_corpus(path: Path, provenance: str | None = None) -> Corpus:
 def dev_split(texts: list[str], fraction: float = DEV_FRACTION) -> tuple[list[int], list[int]]:
     """Deterministic split by a hash of the text, so retraining on the same data with
     rows in another order yields the same dev set."""
-    train, dev = [], []
+    train: list[int] = []
+    dev: list[int] = []
     for index, text in enumerate(texts):
         bucket = int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
         (dev if bucket < fraction else train).append(index)
@@ -173,8 +175,8 @@ def train_and_register(corpus: Corpus, *, tracking_uri: str, progress: Progress 
     example = np.array(corpus.texts[:3])
     signature = infer_signature(example, predictions_to_dicts(classifier, list(example)))
     frame = pd.DataFrame({"text": corpus.texts, **corpus.labels})
-    dataset = mlflow.data.from_pandas(frame, source=str(corpus.path), name=corpus.path.name,
-                                      digest=corpus.sha256[:16])
+    dataset = mlflow.data.from_pandas(  # type: ignore[attr-defined]
+        frame, source=str(corpus.path), name=corpus.path.name, digest=corpus.sha256[:16])
     with mlflow.start_run(run_name="classify-train") as run, \
             tempfile.TemporaryDirectory() as scratch:
         mlflow.log_params({"tasks": ",".join(TASKS), "records": len(corpus),

@@ -53,8 +53,8 @@ def details(error: grpc.RpcError) -> tuple[str, list[tuple[str, str]]]:
 
 
 def test_classify_answers_every_task_with_a_full_distribution(stub):
-    response, call = stub.Classify.with_call(
-        pb.ClassifyRequest(text="一次性使用无菌注射器，由外套、芯杆和活塞组成，无菌提供"), timeout=10)
+    text = "一次性使用无菌注射器，由外套、芯杆和活塞组成，无菌提供"
+    response, call = stub.Classify.with_call(pb.ClassifyRequest(text=text), timeout=10)
     assert [TASK_NAMES[r.task] for r in response.results] == list(TASK_NAMES.values())
     for result in response.results:
         task = TASK_NAMES[result.task]
@@ -109,7 +109,8 @@ def test_batch_keeps_request_order_and_gives_each_its_own_result(stub):
     (pb.ClassifyRequest(text=""), "text", "TEXT_EMPTY"),
     (pb.ClassifyRequest(text="   "), "text", "TEXT_EMPTY"),
     (pb.ClassifyRequest(text="x" * 501), "text", "TEXT_TOO_LONG"),
-    (pb.ClassifyRequest(text="注射器", tasks=[42]), "tasks[0]", "UNKNOWN_TASK"),
+    (pb.ClassifyRequest(text="注射器", tasks=[42]),  # type: ignore[list-item]
+     "tasks[0]", "UNKNOWN_TASK"),
     (pb.ClassifyRequest(text="注射器", tasks=[pb.TASK_UNSPECIFIED]), "tasks[0]", "UNKNOWN_TASK"),
     (pb.ClassifyRequest(text="注射器", display_language="fr"), "display_language",
      "UNSUPPORTED_LANGUAGE"),

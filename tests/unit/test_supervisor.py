@@ -35,7 +35,8 @@ SERVER = textwrap.dedent("""
                              start_new_session=True)
     open(pidfile, "w").write(str(child.pid))
     time.sleep(0.3)
-    http.server.HTTPServer(("127.0.0.1", port), http.server.SimpleHTTPRequestHandler).serve_forever()
+    handler = http.server.SimpleHTTPRequestHandler
+    http.server.HTTPServer(("127.0.0.1", port), handler).serve_forever()
 """)
 
 
@@ -58,6 +59,7 @@ def test_starts_in_order_records_state_and_stops_process_groups(tmp_path):
     async def scenario():
         await supervisor.start([spec("first", tmp_path), spec("second", tmp_path)])
         state = read_state(state_file)
+        assert state is not None
         assert [c["name"] for c in state["components"]] == ["first", "second"]
         assert all(c["status"] == "serving" for c in state["components"])
         await supervisor.stop()
@@ -86,7 +88,9 @@ def test_restarts_a_component_that_dies(tmp_path):
 
     async def scenario():
         await supervisor.start([spec("flaky", tmp_path, max_restarts=2)])
-        first_pid = read_state(tmp_path / "state.json")["components"][0]["pid"]
+        first_state = read_state(tmp_path / "state.json")
+        assert first_state is not None
+        first_pid = first_state["components"][0]["pid"]
         orphan = int((tmp_path / "flaky.child").read_text())
         os.killpg(first_pid, signal.SIGKILL)
         stop = asyncio.Event()
@@ -98,6 +102,7 @@ def test_restarts_a_component_that_dies(tmp_path):
         stop.set()
         await watcher
         state = read_state(tmp_path / "state.json")
+        assert state is not None
         assert_dies(orphan)  # the worker outside the group went with its parent
         await supervisor.stop()
         return first_pid, state

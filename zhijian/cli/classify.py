@@ -21,7 +21,7 @@ from zhijian.config import HomeLayout, env_str, zhijian_home
 from zhijian.errors import parse_error
 from zhijian.telemetry import current_trace_id, setup_tracing, shutdown_tracing
 
-TASK_ENUMS = {"product_category": 1, "device_class": 2, "review_route": 3}
+TASK_ENUMS = {"product_category": 1, "device_class": 2, "review_route": 3}  # classify.v1.Task
 
 
 def _platform_env() -> dict[str, str]:
@@ -72,7 +72,7 @@ def cmd_classify(args: argparse.Namespace, out: Output) -> int:
     setup_tracing("zhijian-cli", os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
                   or env["OTEL_EXPORTER_OTLP_ENDPOINT"])
     request = pb.ClassifyRequest(text=args.text, display_language=args.lang,
-                                 tasks=[TASK_ENUMS[t] for t in args.tasks or ()])
+                                 tasks=[pb.Task.Name(TASK_ENUMS[t]) for t in args.tasks or ()])
     try:
         response, trailers, trace_id = asyncio.run(_call_classify(target, request, args.timeout))
     except grpc.aio.AioRpcError as error:
@@ -123,9 +123,8 @@ def cmd_train_classify(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_eval_classify(args: argparse.Namespace, out: Output) -> int:
-    from services.classify.evaluation import evaluate
-
     from services.classify.datasets import shared_datasets_dir
+    from services.classify.evaluation import evaluate
 
     datasets = Path(args.datasets) if args.datasets else shared_datasets_dir()
     if datasets is None or not datasets.is_dir():

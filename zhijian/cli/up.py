@@ -119,22 +119,23 @@ async def run_platform(layout: HomeLayout, ports: StackPorts, out: Output) -> in
 
 def print_ready(out: Output, ports: StackPorts, version: str, layout: HomeLayout) -> None:
     classify = f"127.0.0.1:{ports.classify_grpc}"
+    endpoints = {
+        "classify_grpc": classify,
+        "classify_metrics": f"http://127.0.0.1:{ports.classify_metrics}/metrics",
+        "classify_model_server": f"http://127.0.0.1:{ports.classify_model_server}",
+        "mlflow": f"http://127.0.0.1:{ports.mlflow}",
+        "span_sink": f"127.0.0.1:{ports.sink}",
+    }
     data = {
         "home": str(layout.root),
         "model": {"name": "zhijian-classify", "version": version},
-        "endpoints": {
-            "classify_grpc": classify,
-            "classify_metrics": f"http://127.0.0.1:{ports.classify_metrics}/metrics",
-            "classify_model_server": f"http://127.0.0.1:{ports.classify_model_server}",
-            "mlflow": f"http://127.0.0.1:{ports.mlflow}",
-            "span_sink": f"127.0.0.1:{ports.sink}",
-        },
+        "endpoints": endpoints,
         "sample_call": 'zhijian classify "一次性使用无菌注射器"',
     }
     text = "\n".join([
         "",
         f"zhijian is up (ZHIJIAN_HOME={layout.root}); zhijian-classify version {version}",
-        *(f"  {name:<22} {endpoint}" for name, endpoint in data["endpoints"].items()),  # type: ignore[union-attr]
+        *(f"  {name:<22} {endpoint}" for name, endpoint in endpoints.items()),
         "",
         "Try, in another shell (source .venv/bin/activate first):",
         '  zhijian classify "一次性使用无菌注射器"',
