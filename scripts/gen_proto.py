@@ -22,6 +22,7 @@ the grpcio-tools version, so two runs give byte-identical trees.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -218,7 +219,10 @@ def run_buf_lint(extra: list[str]) -> int:
             "gen_proto: buf is not installed; run `npm ci` in the repository root", file=sys.stderr
         )
         return 2
-    return subprocess.run(["npx", "--no-install", "buf", "lint", *extra], cwd=ROOT).returncode
+    # buf caches under ~/.cache unless told otherwise; keep it in the checkout.
+    env = {"BUF_CACHE_DIR": str(ROOT / "node_modules" / ".cache" / "buf"), **os.environ}
+    return subprocess.run(["npx", "--no-install", "buf", "lint", *extra], cwd=ROOT,
+                          env=env).returncode
 
 
 def main(argv: list[str] | None = None) -> int:

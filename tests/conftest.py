@@ -1,6 +1,9 @@
 """Shared test helpers. Integration fixtures live in tests/integration/conftest.py."""
 
-import os
+import tempfile
+from pathlib import Path
+
+from zhijian.config import contain_environment
 
 # Tests must never write to the home directory or phone home.
-os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+contain_environment(Path(tempfile.mkdtemp(prefix="zhijian-tests-")))

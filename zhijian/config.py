@@ -92,6 +92,25 @@ class HomeLayout:
         return self
 
 
+def contain_environment(home: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    """Keep libraries that write to ~ (MLflow's telemetry id, caches, BentoML's store)
+    inside ZHIJIAN_HOME, and their usage tracking off: the network here is closed and
+    runs must not leak into each other. Existing settings win."""
+    target = os.environ if env is None else env
+    defaults = {
+        "BENTOML_HOME": str(home / "bentoml"),
+        "BENTOML_DO_NOT_TRACK": "True",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "true",
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_CACHE_HOME": str(home / "cache"),
+        "MPLCONFIGDIR": str(home / "cache" / "matplotlib"),
+    }
+    for key, value in defaults.items():
+        target.setdefault(key, value)
+    return defaults
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     """What every gRPC service process shares."""

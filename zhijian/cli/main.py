@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from zhijian.cli.output import Output
-from zhijian.config import ConfigError
+from zhijian.config import ConfigError, contain_environment, zhijian_home
 
 
 def _add_json(parser: argparse.ArgumentParser) -> None:
@@ -100,6 +100,7 @@ def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace, Output],
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = Output(args.json)
+    contain_environment(zhijian_home())
     try:
         return _handler(args)(args, out)
     except ConfigError as error:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from zhijian.config import DEFAULT_HOST, HomeLayout, env_int
+from zhijian.config import DEFAULT_HOST, HomeLayout, contain_environment, env_int
 from zhijian.supervisor import ComponentSpec, Readiness
 
 DEFAULT_SINK_PORT = 4317
@@ -48,16 +48,13 @@ class StackPorts:
 def platform_env(layout: HomeLayout, ports: StackPorts) -> dict[str, str]:
     """Environment every component (and the CLI itself) runs with."""
     return {
+        **contain_environment(layout.root, {}),
         "ZHIJIAN_HOME": str(layout.root),
         "BENTOML_HOME": str(layout.bentoml_home),
-        "BENTOML_DO_NOT_TRACK": "True",
         "MLFLOW_TRACKING_URI": f"http://{DEFAULT_HOST}:{ports.mlflow}",
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{DEFAULT_HOST}:{ports.sink}",
         # Export spans every 0.5 s (default 5 s) so `zhijian trace show` sees a call at once.
         "OTEL_BSP_SCHEDULE_DELAY": "500",
-        # Libraries that cache under ~ otherwise.
-        "MPLCONFIGDIR": str(layout.root / "cache" / "matplotlib"),
-        "XDG_CACHE_HOME": str(layout.root / "cache"),
     }
 
 
