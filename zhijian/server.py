@@ -45,12 +45,10 @@ RPC_SECONDS = Histogram("zhijian_rpc_server_duration_seconds", "RPC handling tim
 class Call:
     """What a handler knows about the call in flight, beyond the request message."""
 
-    def __init__(self, context: grpc.aio.ServicerContext, request_id: str, deadline: float) -> None:
-        self._context = context
+    def __init__(self, metadata: dict[str, str], request_id: str, deadline: float) -> None:
+        self.metadata = metadata
         self.request_id = request_id
         self.deadline = deadline  # time.monotonic() by which the caller wants its answer
-        self.metadata = {k: v for k, v in (context.invocation_metadata() or ())
-                         if isinstance(v, str)}
         self.trailers: dict[str, str] = {md.REQUEST_ID: request_id}
 
     def remaining(self) -> float:
@@ -107,7 +105,7 @@ def _wrap(service: str, method: str, handler: Handler, default_deadline_s: float
         request_id = incoming.get(md.REQUEST_ID) or uuid.uuid4().hex
         remaining = context.time_remaining()
         budget = default_deadline_s if remaining is None else remaining
-        call = Call(context, request_id, time.monotonic() + budget)
+        call = Call(incoming, request_id, time.monotonic() + budget)
         code = grpc.StatusCode.OK
         try:
             if isinstance(request, _Undecodable):

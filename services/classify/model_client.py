@@ -15,14 +15,15 @@ from opentelemetry import propagate, trace
 
 from zhijian.errors import DeadlineExceeded, Unavailable, ZhijianError
 
-tracer = trace.get_tracer("zhijian.classify.model_client")
-
 
 class ModelServerClient:
     def __init__(self, base_url: str, *, pool_size: int = 64) -> None:
         self._base_url = base_url
         self._pool_size = pool_size
         self._session: aiohttp.ClientSession | None = None
+        # Taken on first use, after the process set its tracer provider: a tracer taken at
+        # import is a proxy that looks the real one up on every span.
+        self._tracer: trace.Tracer | None = None
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -63,8 +64,10 @@ class ModelServerClient:
                               f"{timeout_s:.3f}s", reason="MODEL_SERVER_TIMEOUT") from None
 
     async def predict(self, texts: list[str], timeout_s: float) -> list[dict[str, Any]]:
-        with tracer.start_as_current_span("model_server.predict",
-                                          kind=trace.SpanKind.CLIENT) as span:
+        if self._tracer is None:
+            self._tracer = trace.get_tracer("zhijian.classify.model_client")
+        with self._tracer.start_as_current_span("model_server.predict",
+                                                kind=trace.SpanKind.CLIENT) as span:
             span.set_attribute("zhijian.batch_size", len(texts))
             result = await self._post("/predict", {"texts": texts}, timeout_s)
         if not isinstance(result, list) or len(result) != len(texts):
