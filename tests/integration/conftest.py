@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 
 from zhijian.supervisor import pid_alive
@@ -102,9 +103,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         platform.wait_healthy(START_TIMEOUT_S)
         yield platform
     finally:
-        pids = []
-        if (home / "run" / "state.json").exists():
-            pids = [c["pid"] for c in platform.state()["components"]]
+        # Every process of the platform, BentoML's workers (own sessions) included.
+        pids = [child.pid for child in psutil.Process(process.pid).children(recursive=True)]
         process.send_signal(signal.SIGINT)
         try:
             process.wait(timeout=60)
@@ -112,6 +112,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             process.kill()
             raise
         leftovers = [pid for pid in pids if pid_alive(pid)]
-        assert not leftovers, f"components still running after Ctrl-C: {leftovers}"
+        assert not leftovers, f"processes still running after Ctrl-C: {leftovers}"
+        assert len(pids) >= 5, "expected sink, MLflow, BentoML (+ worker) and classify"
         assert process.returncode == 0, platform.log_tail()
         assert not (home / "run" / "state.json").exists()
