@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -65,6 +66,9 @@ class ComponentSpec:
     readiness: Readiness
     endpoint: str
     env: Mapping[str, str] = field(default_factory=dict)
+    # Loopback ports the component will listen on: checked free before it starts, or a
+    # leftover process would answer the readiness check in its place.
+    ports: tuple[int, ...] = ()
     ready_timeout_s: float = 120.0
     max_restarts: int = 3
     stop_grace_s: float = 10.0
@@ -145,6 +149,12 @@ class Supervisor:
         stop everything started so far and raise."""
         try:
             for spec in specs:
+                for port in spec.ports:
+                    if not port_free(port):
+                        raise ComponentFailed(
+                            spec.name, f"port {port} is already in use (another platform "
+                            "running? stop it or choose other ZHIJIAN_*_PORT values)",
+                            self.log_file(spec.name))
                 self._on_event(f"starting {spec.name} …")
                 started = time.monotonic()
                 running = _Running(spec, await self._spawn(spec))
@@ -233,6 +243,15 @@ async def _terminate(process: asyncio.subprocess.Process, grace_s: float) -> Non
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     await process.wait()
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def read_state(state_file: Path) -> dict[str, Any] | None:

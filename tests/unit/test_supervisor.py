@@ -130,3 +130,17 @@ def test_a_component_that_exits_at_start_reports_its_log(tmp_path):
     with pytest.raises(ComponentFailed, match="exited with code 3") as failure:
         asyncio.run(supervisor.start([crash]))
     assert failure.value.log_file == tmp_path / "logs" / "crash.log"
+
+
+def test_a_taken_port_fails_start_instead_of_trusting_a_stranger(tmp_path):
+    supervisor = Supervisor(logs_dir=tmp_path / "logs", state_file=tmp_path / "state.json")
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        taken = ComponentSpec(name="late", argv=[sys.executable, "-c", "pass"],
+                              readiness=Readiness("http", f"http://127.0.0.1:{port}/"),
+                              endpoint="-", ports=(port,))
+        with pytest.raises(ComponentFailed, match=f"port {port} is already in use"):
+            asyncio.run(supervisor.start([taken]))
+    assert not (tmp_path / "logs" / "late.log").exists()  # never spawned

@@ -67,6 +67,7 @@ def infrastructure(layout: HomeLayout, ports: StackPorts) -> list[ComponentSpec]
                   f"{DEFAULT_HOST}:{ports.sink}", "--file", str(layout.spans_file)],
             readiness=Readiness("grpc", f"{DEFAULT_HOST}:{ports.sink}"),
             endpoint=f"{DEFAULT_HOST}:{ports.sink} (OTLP/gRPC)",
+            ports=(ports.sink,),
             ready_timeout_s=30),
         ComponentSpec(
             name="mlflow",
@@ -78,6 +79,7 @@ def infrastructure(layout: HomeLayout, ports: StackPorts) -> list[ComponentSpec]
             env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
             readiness=Readiness("http", f"http://{DEFAULT_HOST}:{ports.mlflow}/health"),
             endpoint=f"http://{DEFAULT_HOST}:{ports.mlflow}",
+            ports=(ports.mlflow,),
             ready_timeout_s=90),
     ]
 
@@ -95,6 +97,7 @@ def classify_components(ports: StackPorts, model_version: str) -> list[Component
                  "OTEL_SERVICE_NAME": "zhijian-classify-model-server"},
             readiness=Readiness("http", f"{model_server_url}/readyz"),
             endpoint=model_server_url,
+            ports=(ports.classify_model_server,),
             ready_timeout_s=180),
         ComponentSpec(
             name="classify",
@@ -107,5 +110,6 @@ def classify_components(ports: StackPorts, model_version: str) -> list[Component
             readiness=Readiness("grpc", f"{DEFAULT_HOST}:{ports.classify_grpc}"),
             endpoint=f"{DEFAULT_HOST}:{ports.classify_grpc} (gRPC; metrics "
                      f"http://{DEFAULT_HOST}:{ports.classify_metrics}/metrics)",
+            ports=(ports.classify_grpc, ports.classify_metrics),
             ready_timeout_s=150),
     ]
