@@ -7,9 +7,11 @@ requirements, and the training data's hash and provenance as a dataset input.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import pickle
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -143,6 +145,14 @@ def pip_requirements() -> list[str]:
 
 def train_and_register(corpus: Corpus, *, tracking_uri: str, progress: Progress = print,
                        random_state: int = 0) -> TrainingResult:
+    # MLflow prints run links and registration notes on stdout; keep stdout for results.
+    with contextlib.redirect_stdout(sys.stderr):
+        return _train_and_register(corpus, tracking_uri=tracking_uri, progress=progress,
+                                   random_state=random_state)
+
+
+def _train_and_register(corpus: Corpus, *, tracking_uri: str, progress: Progress,
+                        random_state: int) -> TrainingResult:
     import mlflow
     import pandas as pd
     from mlflow.models import infer_signature

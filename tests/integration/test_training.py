@@ -1,0 +1,51 @@
+"""`zhijian train classify --data PATH` against the platform's MLflow server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from mlflow import MlflowClient
+
+from services.classify.training import SEED_CORPUS
+
+pytestmark = pytest.mark.integration
+
+
+def test_training_on_user_data_registers_a_version_with_its_lineage(platform, tmp_path):
+    corpus = tmp_path / "mine.jsonl"
+    corpus.write_text("\n".join(SEED_CORPUS.read_text(encoding="utf-8").splitlines()[:300]) + "\n",
+                      encoding="utf-8")
+    done = platform.cli("train", "classify", "--data", str(corpus), "--json", timeout=300)
+    assert done.returncode == 0, done.stderr
+    trained = json.loads(done.stdout)
+    assert trained["model_name"] == "zhijian-classify" and int(trained["version"]) >= 2
+    assert set(trained["metrics"]) == {"dev_macro_f1_product_category",
+                                       "dev_macro_f1_device_class", "dev_macro_f1_review_route"}
+    assert "[1/4]" in done.stderr  # progress of slow work
+
+    client = MlflowClient(tracking_uri=f"http://127.0.0.1:{platform.env['ZHIJIAN_MLFLOW_PORT']}")
+    version = client.get_model_version("zhijian-classify", trained["version"])
+    run = client.get_run(version.run_id)
+    assert run.data.tags["data.sha256"] == trained["data_sha256"]
+    assert run.data.params["records"] == "300"
+    inputs = run.inputs.dataset_inputs
+    assert inputs and inputs[0].dataset.name == "mine.jsonl"
+
+    import mlflow
+    from mlflow.models import get_model_info
+
+    mlflow.set_tracking_uri(client.tracking_uri)
+    uri = f"models:/zhijian-classify/{trained['version']}"
+    signature = get_model_info(uri).signature
+    assert signature is not None and signature.inputs.to_dict()[0]["type"] == "tensor"
+    requirements = open(mlflow.pyfunc.get_model_dependencies(uri)).read()
+    assert "scikit-learn==" in requirements
+
+
+def test_training_reports_bad_data_with_its_line(platform, tmp_path):
+    corpus = tmp_path / "bad.jsonl"
+    corpus.write_text('{"text": "电子血压计", "device_class": "Class 2"}\n', encoding="utf-8")
+    done = platform.cli("train", "classify", "--data", str(corpus))
+    assert done.returncode == 2
+    assert "bad.jsonl:1: device_class='Class 2' is not one of" in done.stderr
