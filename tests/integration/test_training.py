@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
@@ -39,7 +40,7 @@ def test_training_on_user_data_registers_a_version_with_its_lineage(platform, tm
     uri = f"models:/zhijian-classify/{trained['version']}"
     signature = get_model_info(uri).signature
     assert signature is not None and signature.inputs.to_dict()[0]["type"] == "tensor"
-    requirements = open(mlflow.pyfunc.get_model_dependencies(uri)).read()
+    requirements = Path(mlflow.pyfunc.get_model_dependencies(uri)).read_text()
     assert "scikit-learn==" in requirements
 
 
