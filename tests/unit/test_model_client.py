@@ -116,3 +116,52 @@ def test_no_time_left_fails_before_calling():
 
     with pytest.raises(DeadlineExceeded):
         asyncio.run(scenario())
+
+
+def test_concurrent_calls_share_requests_and_each_gets_its_own_answers():
+    requests: list[int] = []
+
+    async def slow_echo(request: web.Request) -> web.Response:
+        body = await request.json()
+        requests.append(len(body["texts"]))
+        await asyncio.sleep(0.05)
+        return web.json_response([{"text": t} for t in body["texts"]])
+
+    async def scenario() -> list[list[dict]]:
+        async for url in serve(slow_echo):
+            client = ModelServerClient(url, max_in_flight=2)
+            try:
+                return list(await asyncio.gather(
+                    *(client.predict([f"t{i}", f"u{i}"], 5.0) for i in range(20))))
+            finally:
+                await client.close()
+        raise AssertionError("unreachable")
+
+    answers = asyncio.run(scenario())
+    assert answers == [[{"text": f"t{i}"}, {"text": f"u{i}"}] for i in range(20)]
+    assert sum(requests) == 40
+    assert len(requests) < 20  # coalesced while the first requests were out
+    assert requests[0] == 2  # the first call went out alone, without waiting
+
+
+def test_a_caller_with_a_short_deadline_gives_up_alone():
+    async def slow(request: web.Request) -> web.Response:
+        body = await request.json()
+        await asyncio.sleep(0.6)
+        return web.json_response([{"text": t} for t in body["texts"]])
+
+    async def scenario() -> tuple[object, object]:
+        async for url in serve(slow):
+            client = ModelServerClient(url, max_in_flight=1)
+            try:
+                results = await asyncio.gather(client.predict(["patient"], 5.0),
+                                               client.predict(["hurried"], 0.2),
+                                               return_exceptions=True)
+                return results[0], results[1]
+            finally:
+                await client.close()
+        raise AssertionError("unreachable")
+
+    patient, hurried = asyncio.run(scenario())
+    assert patient == [{"text": "patient"}]
+    assert isinstance(hurried, Unavailable) and hurried.reason == "MODEL_SERVER_TIMEOUT"
