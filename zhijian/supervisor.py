@@ -247,6 +247,9 @@ async def _terminate(process: asyncio.subprocess.Process, grace_s: float) -> Non
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as probe:
+        # As servers do: connections of a process that just stopped (TIME_WAIT) must not
+        # count as taken; a listener still does, on Linux.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
