@@ -52,7 +52,12 @@ def _tracing() -> dict[str, Any]:
     endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     if not endpoint:
         return {"sample_rate": 0.0}
-    return {"exporter_type": "otlp", "sample_rate": 1.0,
+    # BentoML samples parent-based with a ratio of its own; follow the standard OTel
+    # variables the rest of the platform reads, so every process samples alike.
+    ratio = 1.0
+    if "traceidratio" in os.environ.get("OTEL_TRACES_SAMPLER", ""):
+        ratio = float(os.environ.get("OTEL_TRACES_SAMPLER_ARG", "1.0"))
+    return {"exporter_type": "otlp", "sample_rate": ratio,
             "otlp": {"protocol": "grpc", "endpoint": endpoint, "grpc": {"insecure": True}}}
 
 
