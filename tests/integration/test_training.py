@@ -27,9 +27,11 @@ def test_training_on_user_data_registers_a_version_with_its_lineage(platform, tm
 
     client = MlflowClient(tracking_uri=f"http://127.0.0.1:{platform.env['ZHIJIAN_MLFLOW_PORT']}")
     version = client.get_model_version("zhijian-classify", trained["version"])
+    assert version.run_id is not None
     run = client.get_run(version.run_id)
     assert run.data.tags["data.sha256"] == trained["data_sha256"]
     assert run.data.params["records"] == "300"
+    assert run.inputs is not None
     inputs = run.inputs.dataset_inputs
     assert inputs and inputs[0].dataset.name == "mine.jsonl"
 

@@ -27,8 +27,8 @@ def test_results_survive_a_clean_close_and_reviews_are_once_only(tmp_path):
         assert stored is not None and stored.outputs == {"device_class": "II"}
         assert await store.get("missing") is None
         await store.add_review(ReviewRecord("a", "accept", "user:z", "", {}, "", 2.0))
-        await store.add_review(ReviewRecord("b", "modify", "user:z", "class I", {"device_class": "I"},
-                                            "", 2.0))
+        await store.add_review(ReviewRecord("b", "modify", "user:z", "class I",
+                                            {"device_class": "I"}, "", 2.0))
         with pytest.raises(AlreadyReviewed):
             await store.add_review(ReviewRecord("a", "reject", "user:y", "no", {}, "", 3.0))
         stats = await store.review_stats("zhijian-classify")
