@@ -22,17 +22,68 @@ from sklearn.svm import LinearSVC
 # Words that occur in nearly every GMDN definition and would otherwise make every catalog
 # entry look alike.
 _STOP = frozenset(
-    "a an the of and or for with to in on by is are be it its this that as from at into "
-    "used use using device devices which typically intended designed made may other non "
-    "can also has have not only such".split()
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "and",
+        "or",
+        "for",
+        "with",
+        "to",
+        "in",
+        "on",
+        "by",
+        "is",
+        "are",
+        "be",
+        "it",
+        "its",
+        "this",
+        "that",
+        "as",
+        "from",
+        "at",
+        "into",
+        "used",
+        "use",
+        "using",
+        "device",
+        "devices",
+        "which",
+        "typically",
+        "intended",
+        "designed",
+        "made",
+        "may",
+        "other",
+        "non",
+        "can",
+        "also",
+        "has",
+        "have",
+        "not",
+        "only",
+        "such",
+    ]
 )
 _WORD = re.compile(r"[a-z]+")
 
 # The served model names device classes I/II/III, the FDA catalog 1/2/3, NMPA 一类/二类/三类.
 _CLASS_ALIASES = {
-    "I": "1", "II": "2", "III": "3",
-    "CLASS I": "1", "CLASS II": "2", "CLASS III": "3",
-    "一类": "1", "二类": "2", "三类": "3", "第一类": "1", "第二类": "2", "第三类": "3",
+    "I": "1",
+    "II": "2",
+    "III": "3",
+    "CLASS I": "1",
+    "CLASS II": "2",
+    "CLASS III": "3",
+    "一类": "1",
+    "二类": "2",
+    "三类": "3",
+    "第一类": "1",
+    "第二类": "2",
+    "第三类": "3",
 }
 
 
@@ -46,6 +97,14 @@ def english_terms(text: str) -> str:
             word = word[:-1]
         out.append(word)
     return " ".join(out)
+
+
+def natural_name(name: str) -> str:
+    """Catalog names are written "Noun, Modifier, Modifier" ("Stent, Coronary,
+    Drug-Eluting"); labelers write "Drug-Eluting Coronary Stent". Word bigrams only match
+    in the natural order."""
+    parts = [p.strip() for p in name.split(",") if p.strip()]
+    return " ".join(reversed(parts))
 
 
 @dataclass(frozen=True)
@@ -113,7 +172,10 @@ class Knowledge:
         self.top_k = top_k
         self.classes: list[str] = sorted({e.device_class for e in usable})
         self.panels: list[str] = sorted({e.review_panel for e in usable})
-        docs = [english_terms(f"{e.device_name} {e.device_name} {e.definition[:300]}") for e in usable]
+        docs = [
+            english_terms(f"{e.device_name} {natural_name(e.device_name)} {e.definition[:300]}")
+            for e in usable
+        ]
         self._word = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
         self._char = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True)
         self._doc_word = self._word.fit_transform(docs).T.tocsr()
@@ -145,6 +207,8 @@ class Knowledge:
             + ["catalog_best_similarity"]
             + [f"catalog_model_class_{c}" for c in self.classes]
             + [f"catalog_model_panel_{p}" for p in self.panels]
+            + [f"catalog_top1_class_{c}" for c in self.classes]
+            + [f"catalog_top1_panel_{p}" for p in self.panels]
         )
 
     def _similarity(self, texts: Sequence[str]) -> tuple[np.ndarray, sparse.csr_matrix]:
@@ -187,13 +251,16 @@ class Knowledge:
                 best,
                 class_scores * has_match,
                 panel_scores * has_match,
+                # The single nearest entry, un-smoothed by its neighbours.
+                self._class_onehot[arg] * has_match,
+                self._panel_onehot[arg] * has_match,
             ]
         )
         return feats, matches
 
     def label_evidence(self, features: np.ndarray, labels: Sequence[str]) -> np.ndarray:
-        """Per-label evidence taken from ``features`` rows: shape (n, len(labels), 3) =
-        (catalog vote, vote x best similarity, catalog-model score).
+        """Per-label evidence taken from ``features`` rows: shape (n, len(labels), 4) =
+        (catalog vote, vote x best similarity, catalog-model score, nearest entry has it).
 
         Labels are matched by meaning, not by task name: a label that is a device class
         ("2", "II", "二类") reads the class columns, one that is a panel code ("CV") the
@@ -204,7 +271,8 @@ class Knowledge:
         n_class, n_panel = len(self.classes), len(self.panels)
         best = features[:, n_class + n_panel]
         model_offset = n_class + n_panel + 1
-        out = np.zeros((features.shape[0], len(labels), 3))
+        top1_offset = model_offset + n_class + n_panel
+        out = np.zeros((features.shape[0], len(labels), 4))
         for j, label in enumerate(labels):
             key = label.strip().upper()
             device_class = _CLASS_ALIASES.get(key, key)
@@ -212,15 +280,18 @@ class Knowledge:
                 col = self.classes.index(device_class)
                 vote = features[:, col]
                 score = features[:, model_offset + col]
+                top1 = features[:, top1_offset + col]
             elif key in self.panels:
                 col = self.panels.index(key)
                 vote = features[:, n_class + col]
                 score = features[:, model_offset + n_class + col]
+                top1 = features[:, top1_offset + n_class + col]
             else:
                 continue
             out[:, j, 0] = vote
             out[:, j, 1] = vote * best
             out[:, j, 2] = score
+            out[:, j, 3] = top1
         return out
 
     def nearest(self, text: str, n: int = 3) -> list[CatalogMatch]:
