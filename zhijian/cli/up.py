@@ -140,6 +140,7 @@ def print_ready(out: Output, ports: StackPorts, version: str, layout: HomeLayout
         "Try, in another shell (source .venv/bin/activate first):",
         '  zhijian classify "一次性使用无菌注射器"',
         "  zhijian status",
+        "  # or, with grpcurl:",
         f"  grpcurl -plaintext -d '{{\"text\": \"electronic blood pressure monitor\"}}' "
         f"{classify} zhijian.classify.v1.ClassifyService/Classify",
         "",
