@@ -14,7 +14,7 @@ import signal
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import grpc
@@ -172,7 +172,6 @@ class ServerHooks:
 
     on_start: Callable[[], Awaitable[None]] | None = None
     on_stop: Callable[[], Awaitable[None]] | None = None
-    extra: list[Callable[[grpc.aio.Server], None]] = field(default_factory=list)
 
 
 def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
@@ -199,8 +198,6 @@ async def serve(settings: ServerSettings, services: Sequence[Service],
     reflection.enable_server_reflection(
         [s.name for s in services] + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                                        reflection.SERVICE_NAME], server)
-    for extra in hooks.extra:
-        extra(server)
     if server.add_insecure_port(settings.address) == 0:
         raise OSError(f"cannot listen on {settings.address}")
     if settings.metrics_port:

@@ -21,6 +21,8 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
+from zhijian.telemetry import setup_json_logging
+
 log = logging.getLogger("zhijian.span_sink")
 
 
@@ -103,7 +105,7 @@ def main() -> None:
     parser.add_argument("--address", required=True)
     parser.add_argument("--file", required=True, type=Path)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO)
+    setup_json_logging("INFO")
     asyncio.run(run_sink(args.address, args.file))
 
 
