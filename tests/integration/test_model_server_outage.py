@@ -49,7 +49,7 @@ def test_dead_model_server_gives_unavailable_and_is_restarted(platform):
     tree = model_server_tree(platform)
     assert len(tree) > 1, "BentoML serves from worker processes"
     os.kill(tree[0].pid, signal.SIGKILL)  # the root only: its workers are orphaned
-    time.sleep(1.0)
+    time.sleep(1.5)  # the supervisor looks every 0.5 s, then kills the orphans
     started = time.monotonic()
     with pytest.raises(grpc.RpcError) as failure:
         classify(platform, timeout=3.0)
