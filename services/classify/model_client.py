@@ -46,7 +46,8 @@ class ModelServerClient:
         self._max_texts = max_texts_per_request
         self._session: aiohttp.ClientSession | None = None
         self._waiting: deque[_Waiting] = deque()
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._in_flight: set[asyncio.Task[None]] = set()  # requests made for queued calls
+        self._direct = 0  # requests made inline by a call that found a free slot
         # Taken on first use, after the process set its tracer provider: a tracer taken at
         # import is a proxy that looks the real one up on every span.
         self._tracer: trace.Tracer | None = None
@@ -101,17 +102,38 @@ class ModelServerClient:
         with self._tracer.start_as_current_span("model_server.predict",
                                                 kind=trace.SpanKind.CLIENT) as span:
             span.set_attribute("zhijian.batch_size", len(texts))
+            if not self._waiting and self._busy() < self._max_in_flight:
+                # A free slot and nobody queued: the request goes out from here, without
+                # the future and task a queued call needs.
+                self._direct += 1
+                try:
+                    return self._checked(await self._post("/predict", {"texts": texts},
+                                                          timeout_s), len(texts))
+                finally:
+                    self._direct -= 1
+                    self._send_waiting()
             waiting = _Waiting(texts, loop.time() + timeout_s, loop.create_future())
             self._waiting.append(waiting)
             self._send_waiting()
             try:
-                return await asyncio.wait_for(waiting.future, timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    return await waiting.future
             except TimeoutError:
                 raise Unavailable(f"model server at {self._base_url} gave no answer within "
                                   f"{timeout_s:.3f}s", reason="MODEL_SERVER_TIMEOUT") from None
 
+    def _busy(self) -> int:
+        return self._direct + len(self._in_flight)
+
+    @staticmethod
+    def _checked(result: Any, count: int) -> list[Prediction]:
+        if not isinstance(result, list) or len(result) != count:
+            raise ZhijianError("model server returned a malformed answer",
+                               reason="MODEL_SERVER_ERROR")
+        return result
+
     def _send_waiting(self) -> None:
-        while self._waiting and len(self._in_flight) < self._max_in_flight:
+        while self._waiting and self._busy() < self._max_in_flight:
             group = [self._waiting.popleft()]
             count = len(group[0].texts)
             while self._waiting and count + len(self._waiting[0].texts) <= self._max_texts:
@@ -134,10 +156,9 @@ class ModelServerClient:
         try:
             # As long as the most patient caller waits; the others stop on their own.
             timeout_s = max(w.deadline for w in group) - loop.time()
-            result = await self._post("/predict", {"texts": texts}, timeout_s, group[0].context)
-            if not isinstance(result, list) or len(result) != len(texts):
-                raise ZhijianError("model server returned a malformed answer",
-                                   reason="MODEL_SERVER_ERROR")
+            result = self._checked(
+                await self._post("/predict", {"texts": texts}, timeout_s, group[0].context),
+                len(texts))
         except Exception as error:
             if not isinstance(error, ZhijianError):
                 error = ZhijianError(f"model client failed: {type(error).__name__}",
