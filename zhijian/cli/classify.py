@@ -77,6 +77,11 @@ def cmd_classify(args: argparse.Namespace, out: Output) -> int:
         response, trailers, trace_id = asyncio.run(_call_classify(target, request, args.timeout))
     except grpc.aio.AioRpcError as error:
         details = parse_error(error)
+        if details.code == grpc.StatusCode.UNAVAILABLE and not details.reason:
+            out.error(f"the classify service at {target} is not reachable; is the platform "
+                      "running (`make run`, `zhijian status`)?", code=details.code.name,
+                      reason="SERVICE_UNREACHABLE")
+            return 1
         out.error(details.message, code=details.code.name, reason=details.reason,
                   field_violations=[f"{v.field}: {v.description}" for v in details.violations])
         return 1
