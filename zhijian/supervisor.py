@@ -257,6 +257,13 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A loopback port nothing listens on now (for tests and benchmark helpers)."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
 def read_state(state_file: Path) -> dict[str, Any] | None:
     try:
         state: dict[str, Any] = json.loads(state_file.read_text())

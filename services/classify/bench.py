@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from services.classify.bench_passthrough import METHOD as PASSTHROUGH_METHOD
 from services.classify.training import SEED_CORPUS
 from zhijian.classify.v1 import classify_service_pb2 as pb
 from zhijian.classify.v1 import classify_service_pb2_grpc
+from zhijian.supervisor import free_port
 
 Progress = Callable[[str], None]
 WARMUP = 30
@@ -201,12 +201,6 @@ def in_process_arm(version: str, tracking_uri: str, texts: list[str], requests: 
     p50, p99 = percentiles(latencies)
     return ArmResult("a in-process", round(p50, 3), round(p99, 3),
                      round(done / (time.perf_counter() - started), 1), concurrency, 0, {})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def network_arms(classify_target: str, model_server_url: str, texts: list[str],

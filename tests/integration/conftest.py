@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,16 +16,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from zhijian.supervisor import pid_alive
+from zhijian.supervisor import free_port, pid_alive
 
 ZHIJIAN = str(Path(sys.executable).parent / "zhijian")
 START_TIMEOUT_S = 420
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

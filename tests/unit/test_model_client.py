@@ -4,7 +4,6 @@ model server becomes a canonical error within the time given, never a hang."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator
 
@@ -14,12 +13,7 @@ from aiohttp import web
 
 from services.classify.model_client import ModelServerClient
 from zhijian.errors import DeadlineExceeded, Unavailable, ZhijianError
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from zhijian.supervisor import free_port
 
 
 async def serve(handler) -> AsyncIterator[str]:

@@ -4,7 +4,6 @@ servicer behind the classify contract (no model involved)."""
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -20,6 +19,7 @@ from grpc_status import rpc_status
 
 from zhijian.classify.v1 import classify_service_pb2 as pb
 from zhijian.classify.v1 import classify_service_pb2_grpc
+from zhijian.supervisor import free_port
 
 SERVICER = textwrap.dedent("""
     import asyncio, os
@@ -49,12 +49,6 @@ SERVICER = textwrap.dedent("""
     service = Service(pb.DESCRIPTOR.services_by_name["ClassifyService"], TestServicer())
     asyncio.run(serve(settings, [service]))
 """)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture()

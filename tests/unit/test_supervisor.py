@@ -15,16 +15,10 @@ from zhijian.supervisor import (
     ComponentSpec,
     Readiness,
     Supervisor,
+    free_port,
     pid_alive,
     read_state,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 # Serves HTTP after a delay and forks a grandchild in a session of its own (as BentoML's
 # workers are) that records its pid: stop and restart must reach it all the same.
