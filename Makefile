@@ -6,12 +6,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.8
+# Installers cache under ~ by default; keep their caches with the platform's state.
+CACHE := $(or $(ZHIJIAN_HOME),.zhijian)/cache
+export UV_CACHE_DIR ?= $(CACHE)/uv
+export npm_config_cache ?= $(CACHE)/npm
 
 .PHONY: run test lint typecheck proto proto-check proto-lint lock bench eval clean
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet uv==$(UV_VERSION)
+	$(VENV)/bin/pip install --quiet --no-cache-dir uv==$(UV_VERSION)
 
 # `uv pip install -r` (not `sync`): sync would remove uv itself from the venv.
 $(VENV)/.runtime: requirements.lock pyproject.toml | $(UV)
