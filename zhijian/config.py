@@ -98,7 +98,7 @@ def contain_environment(home: Path, env: dict[str, str] | None = None) -> dict[s
     runs must not leak into each other. Existing settings win."""
     target = os.environ if env is None else env
     defaults = {
-        "BENTOML_HOME": str(home / "bentoml"),
+        "BENTOML_HOME": str(HomeLayout(home).bentoml_home),
         "BENTOML_DO_NOT_TRACK": "True",
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "DO_NOT_TRACK": "true",

@@ -40,6 +40,11 @@ async def call(handler, texts: list[str], timeout_s: float = 2.0):
 
 
 def test_predictions_come_back_in_order_and_carry_trace_context():
+    from opentelemetry import trace
+
+    from zhijian.telemetry import setup_tracing
+
+    setup_tracing("test", None)
     seen: dict[str, str] = {}
 
     async def echo(request: web.Request) -> web.Response:
@@ -47,9 +52,11 @@ def test_predictions_come_back_in_order_and_carry_trace_context():
         body = await request.json()
         return web.json_response([{"text": t} for t in body["texts"]])
 
-    result = asyncio.run(call(echo, ["a", "乙"]))
+    with trace.get_tracer("test").start_as_current_span("caller") as caller:
+        result = asyncio.run(call(echo, ["a", "乙"]))
+        trace_id = format(caller.get_span_context().trace_id, "032x")
     assert result == [{"text": "a"}, {"text": "乙"}]
-    assert "traceparent" not in seen or seen["traceparent"].startswith("00-")
+    assert seen["traceparent"].startswith(f"00-{trace_id}-")
 
 
 @pytest.mark.parametrize(("status", "code", "reason"), [

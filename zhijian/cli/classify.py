@@ -21,8 +21,6 @@ from zhijian.config import HomeLayout, env_str, zhijian_home
 from zhijian.errors import parse_error
 from zhijian.telemetry import current_trace_id, setup_tracing, shutdown_tracing
 
-TASK_ENUMS = {"product_category": 1, "device_class": 2, "review_route": 3}  # classify.v1.Task
-
 
 def _platform_env() -> dict[str, str]:
     return platform_env(HomeLayout(zhijian_home()), StackPorts.from_env())
@@ -46,9 +44,11 @@ async def _call_classify(target: str, request: Any, timeout: float
 
 
 def format_response(text: str, response: Any, trace_id: str) -> str:
+    from zhijian.classify.v1 import classify_service_pb2 as pb
+
     lines = [text]
     for result in response.results:
-        task = next(name for name, value in TASK_ENUMS.items() if value == result.task)
+        task = pb.Task.Name(result.task).removeprefix("TASK_").lower()
         top = result.probabilities[0].probability if result.probabilities else 0.0
         lines.append(f"  {task:<17} {result.label:<15} {result.display_name}  ({top:.2f})")
         lines.append("      " + " · ".join(f"{p.label} {p.probability:.2f}"
@@ -71,8 +71,8 @@ def cmd_classify(args: argparse.Namespace, out: Output) -> int:
                                     f"127.0.0.1:{StackPorts.from_env().classify_grpc}")
     setup_tracing("zhijian-cli", os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
                   or env["OTEL_EXPORTER_OTLP_ENDPOINT"])
-    request = pb.ClassifyRequest(text=args.text, display_language=args.lang,
-                                 tasks=[pb.Task.Name(TASK_ENUMS[t]) for t in args.tasks or ()])
+    tasks = [f"TASK_{task.upper()}" for task in args.tasks or ()]  # enum value names
+    request = pb.ClassifyRequest(text=args.text, display_language=args.lang, tasks=tasks)
     try:
         response, trailers, trace_id = asyncio.run(_call_classify(target, request, args.timeout))
     except grpc.aio.AioRpcError as error:

@@ -50,7 +50,6 @@ def platform_env(layout: HomeLayout, ports: StackPorts) -> dict[str, str]:
     return {
         **contain_environment(layout.root, {}),
         "ZHIJIAN_HOME": str(layout.root),
-        "BENTOML_HOME": str(layout.bentoml_home),
         "MLFLOW_TRACKING_URI": f"http://{DEFAULT_HOST}:{ports.mlflow}",
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{DEFAULT_HOST}:{ports.sink}",
         # Export spans every 0.5 s (default 5 s) so `zhijian trace show` sees a call at once.
