@@ -92,6 +92,13 @@ class ValidationConclusion(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     VALIDATION_CONCLUSION_CONDITIONAL: _ClassVar[ValidationConclusion]
     VALIDATION_CONCLUSION_INADEQUATE: _ClassVar[ValidationConclusion]
 
+class ValidationRunState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VALIDATION_RUN_STATE_UNSPECIFIED: _ClassVar[ValidationRunState]
+    VALIDATION_RUN_STATE_RUNNING: _ClassVar[ValidationRunState]
+    VALIDATION_RUN_STATE_SUCCEEDED: _ClassVar[ValidationRunState]
+    VALIDATION_RUN_STATE_FAILED: _ClassVar[ValidationRunState]
+
 class DeploymentState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     DEPLOYMENT_STATE_UNSPECIFIED: _ClassVar[DeploymentState]
@@ -121,6 +128,12 @@ class CallDecision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CALL_DECISION_UNSPECIFIED: _ClassVar[CallDecision]
     CALL_DECISION_ALLOWED: _ClassVar[CallDecision]
     CALL_DECISION_DENIED: _ClassVar[CallDecision]
+
+class SigningKeyState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SIGNING_KEY_STATE_UNSPECIFIED: _ClassVar[SigningKeyState]
+    SIGNING_KEY_STATE_ACTIVE: _ClassVar[SigningKeyState]
+    SIGNING_KEY_STATE_RETIRED: _ClassVar[SigningKeyState]
 FILING_STATE_UNSPECIFIED: FilingState
 FILING_STATE_DRAFT: FilingState
 FILING_STATE_SUBMITTED: FilingState
@@ -166,6 +179,10 @@ VALIDATION_CONCLUSION_UNSPECIFIED: ValidationConclusion
 VALIDATION_CONCLUSION_ADEQUATE: ValidationConclusion
 VALIDATION_CONCLUSION_CONDITIONAL: ValidationConclusion
 VALIDATION_CONCLUSION_INADEQUATE: ValidationConclusion
+VALIDATION_RUN_STATE_UNSPECIFIED: ValidationRunState
+VALIDATION_RUN_STATE_RUNNING: ValidationRunState
+VALIDATION_RUN_STATE_SUCCEEDED: ValidationRunState
+VALIDATION_RUN_STATE_FAILED: ValidationRunState
 DEPLOYMENT_STATE_UNSPECIFIED: DeploymentState
 DEPLOYMENT_STATE_ACTIVE: DeploymentState
 DEPLOYMENT_STATE_SUSPENDED: DeploymentState
@@ -184,9 +201,12 @@ LEDGER_PROBLEM_KIND_TOMBSTONE_INVALID: LedgerProblemKind
 CALL_DECISION_UNSPECIFIED: CallDecision
 CALL_DECISION_ALLOWED: CallDecision
 CALL_DECISION_DENIED: CallDecision
+SIGNING_KEY_STATE_UNSPECIFIED: SigningKeyState
+SIGNING_KEY_STATE_ACTIVE: SigningKeyState
+SIGNING_KEY_STATE_RETIRED: SigningKeyState
 
 class Filing(_message.Message):
-    __slots__ = ("name", "filing_number", "filing_type", "state", "state_history", "identity", "parties", "purpose", "classification", "technical_description", "datasets", "validation_plan", "latest_validation_run", "oversight", "change_control", "approvals", "required_approvals", "evidence_sha256", "create_time", "update_time", "submit_time", "approve_time", "revalidate_time", "etag")
+    __slots__ = ("name", "filing_number", "filing_type", "state", "state_history", "identity", "parties", "purpose", "classification", "technical_description", "datasets", "validation_plan", "latest_validation_run", "oversight", "change_control", "approvals", "required_approvals", "evidence_sha256", "create_time", "update_time", "submit_time", "approve_time", "revalidate_time", "etag", "revalidation_due", "code_revision")
     NAME_FIELD_NUMBER: _ClassVar[int]
     FILING_NUMBER_FIELD_NUMBER: _ClassVar[int]
     FILING_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -211,6 +231,8 @@ class Filing(_message.Message):
     APPROVE_TIME_FIELD_NUMBER: _ClassVar[int]
     REVALIDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    REVALIDATION_DUE_FIELD_NUMBER: _ClassVar[int]
+    CODE_REVISION_FIELD_NUMBER: _ClassVar[int]
     name: str
     filing_number: str
     filing_type: FilingType
@@ -221,7 +243,7 @@ class Filing(_message.Message):
     purpose: Purpose
     classification: Classification
     technical_description: TechnicalDescription
-    datasets: _containers.RepeatedCompositeFieldContainer[Dataset]
+    datasets: _containers.RepeatedCompositeFieldContainer[DatasetUse]
     validation_plan: ValidationPlan
     latest_validation_run: str
     oversight: Oversight
@@ -235,23 +257,25 @@ class Filing(_message.Message):
     approve_time: _timestamp_pb2.Timestamp
     revalidate_time: _timestamp_pb2.Timestamp
     etag: str
-    def __init__(self, name: _Optional[str] = ..., filing_number: _Optional[str] = ..., filing_type: _Optional[_Union[FilingType, str]] = ..., state: _Optional[_Union[FilingState, str]] = ..., state_history: _Optional[_Iterable[_Union[StateChange, _Mapping]]] = ..., identity: _Optional[_Union[ModelIdentity, _Mapping]] = ..., parties: _Optional[_Union[Parties, _Mapping]] = ..., purpose: _Optional[_Union[Purpose, _Mapping]] = ..., classification: _Optional[_Union[Classification, _Mapping]] = ..., technical_description: _Optional[_Union[TechnicalDescription, _Mapping]] = ..., datasets: _Optional[_Iterable[_Union[Dataset, _Mapping]]] = ..., validation_plan: _Optional[_Union[ValidationPlan, _Mapping]] = ..., latest_validation_run: _Optional[str] = ..., oversight: _Optional[_Union[Oversight, _Mapping]] = ..., change_control: _Optional[_Union[ChangeControl, _Mapping]] = ..., approvals: _Optional[_Iterable[_Union[Approval, _Mapping]]] = ..., required_approvals: _Optional[int] = ..., evidence_sha256: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., submit_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., approve_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revalidate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
+    revalidation_due: bool
+    code_revision: str
+    def __init__(self, name: _Optional[str] = ..., filing_number: _Optional[str] = ..., filing_type: _Optional[_Union[FilingType, str]] = ..., state: _Optional[_Union[FilingState, str]] = ..., state_history: _Optional[_Iterable[_Union[StateChange, _Mapping]]] = ..., identity: _Optional[_Union[ModelIdentity, _Mapping]] = ..., parties: _Optional[_Union[Parties, _Mapping]] = ..., purpose: _Optional[_Union[Purpose, _Mapping]] = ..., classification: _Optional[_Union[Classification, _Mapping]] = ..., technical_description: _Optional[_Union[TechnicalDescription, _Mapping]] = ..., datasets: _Optional[_Iterable[_Union[DatasetUse, _Mapping]]] = ..., validation_plan: _Optional[_Union[ValidationPlan, _Mapping]] = ..., latest_validation_run: _Optional[str] = ..., oversight: _Optional[_Union[Oversight, _Mapping]] = ..., change_control: _Optional[_Union[ChangeControl, _Mapping]] = ..., approvals: _Optional[_Iterable[_Union[Approval, _Mapping]]] = ..., required_approvals: _Optional[int] = ..., evidence_sha256: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., submit_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., approve_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revalidate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ..., revalidation_due: _Optional[bool] = ..., code_revision: _Optional[str] = ...) -> None: ...
 
 class StateChange(_message.Message):
-    __slots__ = ("from_state", "to_state", "actor", "change_time", "reason", "ledger_entry")
+    __slots__ = ("from_state", "to_state", "actor", "change_time", "reason", "audit_event")
     FROM_STATE_FIELD_NUMBER: _ClassVar[int]
     TO_STATE_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     CHANGE_TIME_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
-    LEDGER_ENTRY_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_EVENT_FIELD_NUMBER: _ClassVar[int]
     from_state: FilingState
     to_state: FilingState
     actor: str
     change_time: _timestamp_pb2.Timestamp
     reason: str
-    ledger_entry: str
-    def __init__(self, from_state: _Optional[_Union[FilingState, str]] = ..., to_state: _Optional[_Union[FilingState, str]] = ..., actor: _Optional[str] = ..., change_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., ledger_entry: _Optional[str] = ...) -> None: ...
+    audit_event: str
+    def __init__(self, from_state: _Optional[_Union[FilingState, str]] = ..., to_state: _Optional[_Union[FilingState, str]] = ..., actor: _Optional[str] = ..., change_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., audit_event: _Optional[str] = ...) -> None: ...
 
 class ModelIdentity(_message.Message):
     __slots__ = ("model", "version", "mlflow_run_id", "model_uri", "artifacts", "supersedes")
@@ -358,9 +382,10 @@ class Dependency(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
 
 class Dataset(_message.Message):
-    __slots__ = ("display_name", "purpose", "source", "legal_basis", "collection_start_time", "collection_end_time", "record_count", "sha256", "record_hashes_uri", "data_level", "preparation_notes", "annotation_notes", "known_gaps")
+    __slots__ = ("name", "display_name", "uri", "source", "legal_basis", "collection_start_time", "collection_end_time", "record_count", "sha256", "record_hashes_uri", "data_level", "preparation_notes", "annotation_notes", "known_gaps", "registrant", "create_time")
+    NAME_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
-    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    URI_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     LEGAL_BASIS_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_START_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -372,8 +397,11 @@ class Dataset(_message.Message):
     PREPARATION_NOTES_FIELD_NUMBER: _ClassVar[int]
     ANNOTATION_NOTES_FIELD_NUMBER: _ClassVar[int]
     KNOWN_GAPS_FIELD_NUMBER: _ClassVar[int]
+    REGISTRANT_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
     display_name: str
-    purpose: DatasetPurpose
+    uri: str
     source: str
     legal_basis: str
     collection_start_time: _timestamp_pb2.Timestamp
@@ -385,37 +413,93 @@ class Dataset(_message.Message):
     preparation_notes: str
     annotation_notes: str
     known_gaps: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, display_name: _Optional[str] = ..., purpose: _Optional[_Union[DatasetPurpose, str]] = ..., source: _Optional[str] = ..., legal_basis: _Optional[str] = ..., collection_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., collection_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., record_count: _Optional[int] = ..., sha256: _Optional[str] = ..., record_hashes_uri: _Optional[str] = ..., data_level: _Optional[_Union[_ai_result_pb2.DataLevel, str]] = ..., preparation_notes: _Optional[str] = ..., annotation_notes: _Optional[str] = ..., known_gaps: _Optional[_Iterable[str]] = ...) -> None: ...
+    registrant: str
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., uri: _Optional[str] = ..., source: _Optional[str] = ..., legal_basis: _Optional[str] = ..., collection_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., collection_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., record_count: _Optional[int] = ..., sha256: _Optional[str] = ..., record_hashes_uri: _Optional[str] = ..., data_level: _Optional[_Union[_ai_result_pb2.DataLevel, str]] = ..., preparation_notes: _Optional[str] = ..., annotation_notes: _Optional[str] = ..., known_gaps: _Optional[_Iterable[str]] = ..., registrant: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class DatasetUse(_message.Message):
+    __slots__ = ("dataset", "purpose", "snapshot")
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    dataset: str
+    purpose: DatasetPurpose
+    snapshot: Dataset
+    def __init__(self, dataset: _Optional[str] = ..., purpose: _Optional[_Union[DatasetPurpose, str]] = ..., snapshot: _Optional[_Union[Dataset, _Mapping]] = ...) -> None: ...
+
+class RegisterDatasetRequest(_message.Message):
+    __slots__ = ("dataset", "dataset_id")
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    dataset: Dataset
+    dataset_id: str
+    def __init__(self, dataset: _Optional[_Union[Dataset, _Mapping]] = ..., dataset_id: _Optional[str] = ...) -> None: ...
+
+class GetDatasetRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListDatasetsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListDatasetsResponse(_message.Message):
+    __slots__ = ("datasets", "next_page_token")
+    DATASETS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    datasets: _containers.RepeatedCompositeFieldContainer[Dataset]
+    next_page_token: str
+    def __init__(self, datasets: _Optional[_Iterable[_Union[Dataset, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class MetricThreshold(_message.Message):
-    __slots__ = ("metric", "subgroup", "comparison", "threshold", "use_confidence_bound")
+    __slots__ = ("metric", "target", "subgroup", "comparison", "threshold", "use_confidence_bound")
     METRIC_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
     SUBGROUP_FIELD_NUMBER: _ClassVar[int]
     COMPARISON_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     USE_CONFIDENCE_BOUND_FIELD_NUMBER: _ClassVar[int]
     metric: str
+    target: str
     subgroup: str
     comparison: Comparison
     threshold: float
     use_confidence_bound: bool
-    def __init__(self, metric: _Optional[str] = ..., subgroup: _Optional[str] = ..., comparison: _Optional[_Union[Comparison, str]] = ..., threshold: _Optional[float] = ..., use_confidence_bound: _Optional[bool] = ...) -> None: ...
+    def __init__(self, metric: _Optional[str] = ..., target: _Optional[str] = ..., subgroup: _Optional[str] = ..., comparison: _Optional[_Union[Comparison, str]] = ..., threshold: _Optional[float] = ..., use_confidence_bound: _Optional[bool] = ...) -> None: ...
 
 class ValidationPlan(_message.Message):
-    __slots__ = ("metrics", "subgroups", "robustness_checks", "latency_budget_p95", "confidence_level", "revalidation_interval")
+    __slots__ = ("metrics", "subgroups", "robustness", "latency_budget_p95", "confidence_level", "revalidation_interval", "bootstrap_resamples")
     METRICS_FIELD_NUMBER: _ClassVar[int]
     SUBGROUPS_FIELD_NUMBER: _ClassVar[int]
-    ROBUSTNESS_CHECKS_FIELD_NUMBER: _ClassVar[int]
+    ROBUSTNESS_FIELD_NUMBER: _ClassVar[int]
     LATENCY_BUDGET_P95_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_LEVEL_FIELD_NUMBER: _ClassVar[int]
     REVALIDATION_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    BOOTSTRAP_RESAMPLES_FIELD_NUMBER: _ClassVar[int]
     metrics: _containers.RepeatedCompositeFieldContainer[MetricThreshold]
     subgroups: _containers.RepeatedScalarFieldContainer[str]
-    robustness_checks: _containers.RepeatedScalarFieldContainer[str]
+    robustness: RobustnessPlan
     latency_budget_p95: _duration_pb2.Duration
     confidence_level: float
     revalidation_interval: _duration_pb2.Duration
-    def __init__(self, metrics: _Optional[_Iterable[_Union[MetricThreshold, _Mapping]]] = ..., subgroups: _Optional[_Iterable[str]] = ..., robustness_checks: _Optional[_Iterable[str]] = ..., latency_budget_p95: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., confidence_level: _Optional[float] = ..., revalidation_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    bootstrap_resamples: int
+    def __init__(self, metrics: _Optional[_Iterable[_Union[MetricThreshold, _Mapping]]] = ..., subgroups: _Optional[_Iterable[str]] = ..., robustness: _Optional[_Union[RobustnessPlan, _Mapping]] = ..., latency_budget_p95: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., confidence_level: _Optional[float] = ..., revalidation_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., bootstrap_resamples: _Optional[int] = ...) -> None: ...
+
+class RobustnessPlan(_message.Message):
+    __slots__ = ("perturbations", "target", "min_stability")
+    PERTURBATIONS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    MIN_STABILITY_FIELD_NUMBER: _ClassVar[int]
+    perturbations: _containers.RepeatedScalarFieldContainer[str]
+    target: str
+    min_stability: float
+    def __init__(self, perturbations: _Optional[_Iterable[str]] = ..., target: _Optional[str] = ..., min_stability: _Optional[float] = ...) -> None: ...
 
 class Oversight(_message.Message):
     __slots__ = ("review_points", "stop_authorities", "output_label")
@@ -592,7 +676,7 @@ class RetireFilingRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ValidationRun(_message.Message):
-    __slots__ = ("name", "validator", "evidence_sha256", "test_dataset_sha256", "metric_results", "robustness_results", "latency_p50", "latency_p95", "train_test_overlap_records", "limitations", "conclusion", "passed", "next_revalidation_time", "report_uri", "report_sha256", "record_sha256", "create_time")
+    __slots__ = ("name", "validator", "evidence_sha256", "test_dataset_sha256", "metric_results", "robustness_results", "latency_p50", "latency_p95", "train_test_overlap_records", "limitations", "conclusion", "passed", "next_revalidation_time", "report_uri", "report_sha256", "record_sha256", "create_time", "state", "error", "failures", "mlflow_run_id", "report_markdown", "prediction_stability", "complete_time")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VALIDATOR_FIELD_NUMBER: _ClassVar[int]
     EVIDENCE_SHA256_FIELD_NUMBER: _ClassVar[int]
@@ -610,6 +694,13 @@ class ValidationRun(_message.Message):
     REPORT_SHA256_FIELD_NUMBER: _ClassVar[int]
     RECORD_SHA256_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
+    MLFLOW_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    REPORT_MARKDOWN_FIELD_NUMBER: _ClassVar[int]
+    PREDICTION_STABILITY_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_TIME_FIELD_NUMBER: _ClassVar[int]
     name: str
     validator: str
     evidence_sha256: str
@@ -627,45 +718,58 @@ class ValidationRun(_message.Message):
     report_sha256: str
     record_sha256: str
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., validator: _Optional[str] = ..., evidence_sha256: _Optional[str] = ..., test_dataset_sha256: _Optional[str] = ..., metric_results: _Optional[_Iterable[_Union[MetricResult, _Mapping]]] = ..., robustness_results: _Optional[_Iterable[_Union[CheckResult, _Mapping]]] = ..., latency_p50: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., latency_p95: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., train_test_overlap_records: _Optional[int] = ..., limitations: _Optional[_Iterable[str]] = ..., conclusion: _Optional[_Union[ValidationConclusion, str]] = ..., passed: _Optional[bool] = ..., next_revalidation_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., report_uri: _Optional[str] = ..., report_sha256: _Optional[str] = ..., record_sha256: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    state: ValidationRunState
+    error: str
+    failures: _containers.RepeatedScalarFieldContainer[str]
+    mlflow_run_id: str
+    report_markdown: str
+    prediction_stability: float
+    complete_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., validator: _Optional[str] = ..., evidence_sha256: _Optional[str] = ..., test_dataset_sha256: _Optional[str] = ..., metric_results: _Optional[_Iterable[_Union[MetricResult, _Mapping]]] = ..., robustness_results: _Optional[_Iterable[_Union[CheckResult, _Mapping]]] = ..., latency_p50: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., latency_p95: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., train_test_overlap_records: _Optional[int] = ..., limitations: _Optional[_Iterable[str]] = ..., conclusion: _Optional[_Union[ValidationConclusion, str]] = ..., passed: _Optional[bool] = ..., next_revalidation_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., report_uri: _Optional[str] = ..., report_sha256: _Optional[str] = ..., record_sha256: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[ValidationRunState, str]] = ..., error: _Optional[str] = ..., failures: _Optional[_Iterable[str]] = ..., mlflow_run_id: _Optional[str] = ..., report_markdown: _Optional[str] = ..., prediction_stability: _Optional[float] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class MetricResult(_message.Message):
-    __slots__ = ("metric", "subgroup", "value", "ci_lower", "ci_upper", "sample_size", "passed")
+    __slots__ = ("metric", "target", "subgroup", "value", "ci_lower", "ci_upper", "sample_size", "passed", "planned")
     METRIC_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
     SUBGROUP_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     CI_LOWER_FIELD_NUMBER: _ClassVar[int]
     CI_UPPER_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PASSED_FIELD_NUMBER: _ClassVar[int]
+    PLANNED_FIELD_NUMBER: _ClassVar[int]
     metric: str
+    target: str
     subgroup: str
     value: float
     ci_lower: float
     ci_upper: float
     sample_size: int
     passed: bool
-    def __init__(self, metric: _Optional[str] = ..., subgroup: _Optional[str] = ..., value: _Optional[float] = ..., ci_lower: _Optional[float] = ..., ci_upper: _Optional[float] = ..., sample_size: _Optional[int] = ..., passed: _Optional[bool] = ...) -> None: ...
+    planned: bool
+    def __init__(self, metric: _Optional[str] = ..., target: _Optional[str] = ..., subgroup: _Optional[str] = ..., value: _Optional[float] = ..., ci_lower: _Optional[float] = ..., ci_upper: _Optional[float] = ..., sample_size: _Optional[int] = ..., passed: _Optional[bool] = ..., planned: _Optional[bool] = ...) -> None: ...
 
 class CheckResult(_message.Message):
-    __slots__ = ("check", "passed", "detail")
+    __slots__ = ("check", "passed", "detail", "value", "sample_size")
     CHECK_FIELD_NUMBER: _ClassVar[int]
     PASSED_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_SIZE_FIELD_NUMBER: _ClassVar[int]
     check: str
     passed: bool
     detail: str
-    def __init__(self, check: _Optional[str] = ..., passed: _Optional[bool] = ..., detail: _Optional[str] = ...) -> None: ...
+    value: float
+    sample_size: int
+    def __init__(self, check: _Optional[str] = ..., passed: _Optional[bool] = ..., detail: _Optional[str] = ..., value: _Optional[float] = ..., sample_size: _Optional[int] = ...) -> None: ...
 
-class CreateValidationRunRequest(_message.Message):
-    __slots__ = ("parent", "validation_run", "request_id")
-    PARENT_FIELD_NUMBER: _ClassVar[int]
-    VALIDATION_RUN_FIELD_NUMBER: _ClassVar[int]
-    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
-    parent: str
-    validation_run: ValidationRun
-    request_id: str
-    def __init__(self, parent: _Optional[str] = ..., validation_run: _Optional[_Union[ValidationRun, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+class ValidateFilingRequest(_message.Message):
+    __slots__ = ("name", "limitations")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LIMITATIONS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    limitations: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., limitations: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetValidationRunRequest(_message.Message):
     __slots__ = ("name",)
@@ -861,7 +965,7 @@ class WatchDeploymentsResponse(_message.Message):
     event_time: _timestamp_pb2.Timestamp
     def __init__(self, type: _Optional[_Union[WatchEventType, str]] = ..., revision: _Optional[int] = ..., deployments: _Optional[_Iterable[_Union[Deployment, _Mapping]]] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
-class LedgerEntry(_message.Message):
+class AuditEvent(_message.Message):
     __slots__ = ("name", "sequence", "create_time", "actor", "action", "target", "details", "prev_sha256", "entry_sha256", "segment", "trace_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
@@ -887,7 +991,7 @@ class LedgerEntry(_message.Message):
     trace_id: str
     def __init__(self, name: _Optional[str] = ..., sequence: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., action: _Optional[str] = ..., target: _Optional[str] = ..., details: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., prev_sha256: _Optional[str] = ..., entry_sha256: _Optional[str] = ..., segment: _Optional[int] = ..., trace_id: _Optional[str] = ...) -> None: ...
 
-class ListLedgerEntriesRequest(_message.Message):
+class ListAuditEventsRequest(_message.Message):
     __slots__ = ("parent", "page_size", "page_token", "filter")
     PARENT_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -899,13 +1003,13 @@ class ListLedgerEntriesRequest(_message.Message):
     filter: str
     def __init__(self, parent: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., filter: _Optional[str] = ...) -> None: ...
 
-class ListLedgerEntriesResponse(_message.Message):
-    __slots__ = ("ledger_entries", "next_page_token")
-    LEDGER_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+class ListAuditEventsResponse(_message.Message):
+    __slots__ = ("audit_events", "next_page_token")
+    AUDIT_EVENTS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
-    ledger_entries: _containers.RepeatedCompositeFieldContainer[LedgerEntry]
+    audit_events: _containers.RepeatedCompositeFieldContainer[AuditEvent]
     next_page_token: str
-    def __init__(self, ledger_entries: _Optional[_Iterable[_Union[LedgerEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    def __init__(self, audit_events: _Optional[_Iterable[_Union[AuditEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class VerifyLedgerRequest(_message.Message):
     __slots__ = ("name",)
@@ -995,62 +1099,104 @@ class AppendCallRecordsResponse(_message.Message):
     last_sequence: int
     def __init__(self, appended_count: _Optional[int] = ..., duplicate_count: _Optional[int] = ..., last_sequence: _Optional[int] = ...) -> None: ...
 
-class RecordHumanReviewsRequest(_message.Message):
-    __slots__ = ("reviews",)
-    REVIEWS_FIELD_NUMBER: _ClassVar[int]
-    reviews: _containers.RepeatedCompositeFieldContainer[_ai_result_pb2.HumanReview]
-    def __init__(self, reviews: _Optional[_Iterable[_Union[_ai_result_pb2.HumanReview, _Mapping]]] = ...) -> None: ...
+class PruneLedgerRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
 
-class RecordHumanReviewsResponse(_message.Message):
-    __slots__ = ("recorded_count", "duplicate_count")
-    RECORDED_COUNT_FIELD_NUMBER: _ClassVar[int]
-    DUPLICATE_COUNT_FIELD_NUMBER: _ClassVar[int]
-    recorded_count: int
-    duplicate_count: int
-    def __init__(self, recorded_count: _Optional[int] = ..., duplicate_count: _Optional[int] = ...) -> None: ...
+class PruneLedgerResponse(_message.Message):
+    __slots__ = ("dropped_segments", "dropped_events")
+    DROPPED_SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    dropped_segments: _containers.RepeatedScalarFieldContainer[int]
+    dropped_events: int
+    def __init__(self, dropped_segments: _Optional[_Iterable[int]] = ..., dropped_events: _Optional[int] = ...) -> None: ...
 
-class ListReviewStatsRequest(_message.Message):
-    __slots__ = ("filter", "start_time", "end_time", "page_size", "page_token")
-    FILTER_FIELD_NUMBER: _ClassVar[int]
-    START_TIME_FIELD_NUMBER: _ClassVar[int]
-    END_TIME_FIELD_NUMBER: _ClassVar[int]
+class SigningKey(_message.Message):
+    __slots__ = ("name", "subject", "key_id", "public_key", "state", "create_time")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    subject: str
+    key_id: str
+    public_key: bytes
+    state: SigningKeyState
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., subject: _Optional[str] = ..., key_id: _Optional[str] = ..., public_key: _Optional[bytes] = ..., state: _Optional[_Union[SigningKeyState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class EnrollSigningKeyRequest(_message.Message):
+    __slots__ = ("public_key", "proof")
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
+    public_key: bytes
+    proof: bytes
+    def __init__(self, public_key: _Optional[bytes] = ..., proof: _Optional[bytes] = ...) -> None: ...
+
+class Revocation(_message.Message):
+    __slots__ = ("jti", "subject", "actor", "reason", "revoke_time", "audit_event")
+    JTI_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REVOKE_TIME_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_EVENT_FIELD_NUMBER: _ClassVar[int]
+    jti: str
+    subject: str
+    actor: str
+    reason: str
+    revoke_time: _timestamp_pb2.Timestamp
+    audit_event: str
+    def __init__(self, jti: _Optional[str] = ..., subject: _Optional[str] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., audit_event: _Optional[str] = ...) -> None: ...
+
+class RevokeTokenRequest(_message.Message):
+    __slots__ = ("jti", "subject", "reason")
+    JTI_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    jti: str
+    subject: str
+    reason: str
+    def __init__(self, jti: _Optional[str] = ..., subject: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ListRevocationsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
-    filter: str
-    start_time: _timestamp_pb2.Timestamp
-    end_time: _timestamp_pb2.Timestamp
     page_size: int
     page_token: str
-    def __init__(self, filter: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
-class ReviewStats(_message.Message):
-    __slots__ = ("model", "result_count", "reviewed_count", "accepted_count", "modified_count", "rejected_count", "acceptance_rate", "override_rate", "review_rate", "median_time_to_review")
-    MODEL_FIELD_NUMBER: _ClassVar[int]
-    RESULT_COUNT_FIELD_NUMBER: _ClassVar[int]
-    REVIEWED_COUNT_FIELD_NUMBER: _ClassVar[int]
-    ACCEPTED_COUNT_FIELD_NUMBER: _ClassVar[int]
-    MODIFIED_COUNT_FIELD_NUMBER: _ClassVar[int]
-    REJECTED_COUNT_FIELD_NUMBER: _ClassVar[int]
-    ACCEPTANCE_RATE_FIELD_NUMBER: _ClassVar[int]
-    OVERRIDE_RATE_FIELD_NUMBER: _ClassVar[int]
-    REVIEW_RATE_FIELD_NUMBER: _ClassVar[int]
-    MEDIAN_TIME_TO_REVIEW_FIELD_NUMBER: _ClassVar[int]
-    model: _ai_result_pb2.ModelRef
-    result_count: int
-    reviewed_count: int
-    accepted_count: int
-    modified_count: int
-    rejected_count: int
-    acceptance_rate: float
-    override_rate: float
-    review_rate: float
-    median_time_to_review: _duration_pb2.Duration
-    def __init__(self, model: _Optional[_Union[_ai_result_pb2.ModelRef, _Mapping]] = ..., result_count: _Optional[int] = ..., reviewed_count: _Optional[int] = ..., accepted_count: _Optional[int] = ..., modified_count: _Optional[int] = ..., rejected_count: _Optional[int] = ..., acceptance_rate: _Optional[float] = ..., override_rate: _Optional[float] = ..., review_rate: _Optional[float] = ..., median_time_to_review: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
-
-class ListReviewStatsResponse(_message.Message):
-    __slots__ = ("review_stats", "next_page_token")
-    REVIEW_STATS_FIELD_NUMBER: _ClassVar[int]
+class ListRevocationsResponse(_message.Message):
+    __slots__ = ("revocations", "next_page_token")
+    REVOCATIONS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
-    review_stats: _containers.RepeatedCompositeFieldContainer[ReviewStats]
+    revocations: _containers.RepeatedCompositeFieldContainer[Revocation]
     next_page_token: str
-    def __init__(self, review_stats: _Optional[_Iterable[_Union[ReviewStats, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    def __init__(self, revocations: _Optional[_Iterable[_Union[Revocation, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetCallerIdentityRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CallerIdentity(_message.Message):
+    __slots__ = ("subject", "roles", "clearance", "jti", "expire_time", "network_domain", "signing_key_id")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    CLEARANCE_FIELD_NUMBER: _ClassVar[int]
+    JTI_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    SIGNING_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    clearance: _ai_result_pb2.DataLevel
+    jti: str
+    expire_time: _timestamp_pb2.Timestamp
+    network_domain: _ai_result_pb2.NetworkDomain
+    signing_key_id: str
+    def __init__(self, subject: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., clearance: _Optional[_Union[_ai_result_pb2.DataLevel, str]] = ..., jti: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., network_domain: _Optional[_Union[_ai_result_pb2.NetworkDomain, str]] = ..., signing_key_id: _Optional[str] = ...) -> None: ...

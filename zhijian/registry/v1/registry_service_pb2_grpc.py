@@ -63,9 +63,9 @@ class RegistryServiceStub:
                 request_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.SubmitFilingRequest.SerializeToString,
                 response_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.Filing.FromString,
                 _registered_method=True)
-        self.CreateValidationRun = channel.unary_unary(
-                '/zhijian.registry.v1.RegistryService/CreateValidationRun',
-                request_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.CreateValidationRunRequest.SerializeToString,
+        self.ValidateFiling = channel.unary_unary(
+                '/zhijian.registry.v1.RegistryService/ValidateFiling',
+                request_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ValidateFilingRequest.SerializeToString,
                 response_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ValidationRun.FromString,
                 _registered_method=True)
         self.GetValidationRun = channel.unary_unary(
@@ -107,6 +107,21 @@ class RegistryServiceStub:
                 '/zhijian.registry.v1.RegistryService/RetireFiling',
                 request_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.RetireFilingRequest.SerializeToString,
                 response_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.Filing.FromString,
+                _registered_method=True)
+        self.RegisterDataset = channel.unary_unary(
+                '/zhijian.registry.v1.RegistryService/RegisterDataset',
+                request_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.RegisterDatasetRequest.SerializeToString,
+                response_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.Dataset.FromString,
+                _registered_method=True)
+        self.GetDataset = channel.unary_unary(
+                '/zhijian.registry.v1.RegistryService/GetDataset',
+                request_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.GetDatasetRequest.SerializeToString,
+                response_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.Dataset.FromString,
+                _registered_method=True)
+        self.ListDatasets = channel.unary_unary(
+                '/zhijian.registry.v1.RegistryService/ListDatasets',
+                request_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListDatasetsRequest.SerializeToString,
+                response_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListDatasetsResponse.FromString,
                 _registered_method=True)
         self.CreateDeployment = channel.unary_unary(
                 '/zhijian.registry.v1.RegistryService/CreateDeployment',
@@ -158,10 +173,10 @@ class RegistryServiceStub:
                 request_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.WatchDeploymentsRequest.SerializeToString,
                 response_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.WatchDeploymentsResponse.FromString,
                 _registered_method=True)
-        self.ListLedgerEntries = channel.unary_unary(
-                '/zhijian.registry.v1.RegistryService/ListLedgerEntries',
-                request_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListLedgerEntriesRequest.SerializeToString,
-                response_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListLedgerEntriesResponse.FromString,
+        self.ListAuditEvents = channel.unary_unary(
+                '/zhijian.registry.v1.RegistryService/ListAuditEvents',
+                request_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListAuditEventsResponse.FromString,
                 _registered_method=True)
         self.VerifyLedger = channel.unary_unary(
                 '/zhijian.registry.v1.RegistryService/VerifyLedger',
@@ -173,15 +188,30 @@ class RegistryServiceStub:
                 request_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.AppendCallRecordsRequest.SerializeToString,
                 response_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.AppendCallRecordsResponse.FromString,
                 _registered_method=True)
-        self.RecordHumanReviews = channel.unary_unary(
-                '/zhijian.registry.v1.RegistryService/RecordHumanReviews',
-                request_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.RecordHumanReviewsRequest.SerializeToString,
-                response_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.RecordHumanReviewsResponse.FromString,
+        self.PruneLedger = channel.unary_unary(
+                '/zhijian.registry.v1.RegistryService/PruneLedger',
+                request_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.PruneLedgerRequest.SerializeToString,
+                response_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.PruneLedgerResponse.FromString,
                 _registered_method=True)
-        self.ListReviewStats = channel.unary_unary(
-                '/zhijian.registry.v1.RegistryService/ListReviewStats',
-                request_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListReviewStatsRequest.SerializeToString,
-                response_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListReviewStatsResponse.FromString,
+        self.EnrollSigningKey = channel.unary_unary(
+                '/zhijian.registry.v1.RegistryService/EnrollSigningKey',
+                request_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.EnrollSigningKeyRequest.SerializeToString,
+                response_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.SigningKey.FromString,
+                _registered_method=True)
+        self.RevokeToken = channel.unary_unary(
+                '/zhijian.registry.v1.RegistryService/RevokeToken',
+                request_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.RevokeTokenRequest.SerializeToString,
+                response_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.Revocation.FromString,
+                _registered_method=True)
+        self.ListRevocations = channel.unary_unary(
+                '/zhijian.registry.v1.RegistryService/ListRevocations',
+                request_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListRevocationsRequest.SerializeToString,
+                response_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListRevocationsResponse.FromString,
+                _registered_method=True)
+        self.GetCallerIdentity = channel.unary_unary(
+                '/zhijian.registry.v1.RegistryService/GetCallerIdentity',
+                request_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.GetCallerIdentityRequest.SerializeToString,
+                response_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.CallerIdentity.FromString,
                 _registered_method=True)
 
 
@@ -231,11 +261,13 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def CreateValidationRun(self, request, context):
-        """Records a validation run of a SUBMITTED filing (or of an APPROVED / EXPIRED one for
-        renewal). The run is judged against the plan locked at submission: a passing run
-        moves SUBMITTED -> VALIDATED, a failing one SUBMITTED -> VALIDATION_FAILED. The
-        validator must not be the submitter or a developer.
+    def ValidateFiling(self, request, context):
+        """Starts a validation run of a SUBMITTED filing (or of an APPROVED / EXPIRED one for
+        renewal) and returns it in state RUNNING; poll GetValidationRun. The registry's
+        runner evaluates the version on the datasets of the plan locked at submission and
+        judges the results against that plan only: a passing run moves SUBMITTED ->
+        VALIDATED, a failing one SUBMITTED -> VALIDATION_FAILED. The validator must not be
+        the submitter or a developer.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -299,6 +331,28 @@ class RegistryServiceServicer:
     def RetireFiling(self, request, context):
         """Any non-final state -> RETIRED. Records are kept; a retired version never serves
         again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegisterDataset(self, request, context):
+        """Registers a dataset: the registry reads the file, computes its SHA-256 and record
+        count, and keeps provenance, licence and data level with it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDataset(self, request, context):
+        """Gets a dataset.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDatasets(self, request, context):
+        """Lists datasets.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -385,8 +439,8 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ListLedgerEntries(self, request, context):
-        """Lists entries of a ledger in sequence order.
+    def ListAuditEvents(self, request, context):
+        """Lists the events of a ledger in sequence order.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -410,17 +464,40 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def RecordHumanReviews(self, request, context):
-        """Records human reviews of AI results reported by the services (platform identities
-        only). Idempotent by HumanReview.name.
+    def PruneLedger(self, request, context):
+        """Drops the ledger's closed segments older than its retention period, leaving a signed
+        tombstone for each so that deletion by policy never looks like tampering.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ListReviewStats(self, request, context):
-        """Acceptance, modification and rejection rates of AI results per model version over a
-        time window (automation-bias check).
+    def EnrollSigningKey(self, request, context):
+        """Enrols the caller's Ed25519 signing key, proven by a signature over the enrolment
+        statement. Approvals verify against the enrolled key only; a new enrolment retires
+        the previous key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeToken(self, request, context):
+        """Revokes a token by its id (jti): from this call on, the registry refuses it. The
+        revocation is a governance ledger entry.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRevocations(self, request, context):
+        """Lists revoked token ids (for gateways and services that verify tokens themselves).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCallerIdentity(self, request, context):
+        """Who the caller is, as the registry sees the presented credentials.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -454,9 +531,9 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     request_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.SubmitFilingRequest.FromString,
                     response_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.Filing.SerializeToString,
             ),
-            'CreateValidationRun': grpc.unary_unary_rpc_method_handler(
-                    servicer.CreateValidationRun,
-                    request_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.CreateValidationRunRequest.FromString,
+            'ValidateFiling': grpc.unary_unary_rpc_method_handler(
+                    servicer.ValidateFiling,
+                    request_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ValidateFilingRequest.FromString,
                     response_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ValidationRun.SerializeToString,
             ),
             'GetValidationRun': grpc.unary_unary_rpc_method_handler(
@@ -498,6 +575,21 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.RetireFiling,
                     request_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.RetireFilingRequest.FromString,
                     response_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.Filing.SerializeToString,
+            ),
+            'RegisterDataset': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterDataset,
+                    request_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.RegisterDatasetRequest.FromString,
+                    response_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.Dataset.SerializeToString,
+            ),
+            'GetDataset': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDataset,
+                    request_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.GetDatasetRequest.FromString,
+                    response_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.Dataset.SerializeToString,
+            ),
+            'ListDatasets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDatasets,
+                    request_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListDatasetsRequest.FromString,
+                    response_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListDatasetsResponse.SerializeToString,
             ),
             'CreateDeployment': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateDeployment,
@@ -549,10 +641,10 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     request_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.WatchDeploymentsRequest.FromString,
                     response_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.WatchDeploymentsResponse.SerializeToString,
             ),
-            'ListLedgerEntries': grpc.unary_unary_rpc_method_handler(
-                    servicer.ListLedgerEntries,
-                    request_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListLedgerEntriesRequest.FromString,
-                    response_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListLedgerEntriesResponse.SerializeToString,
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListAuditEventsResponse.SerializeToString,
             ),
             'VerifyLedger': grpc.unary_unary_rpc_method_handler(
                     servicer.VerifyLedger,
@@ -564,15 +656,30 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     request_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.AppendCallRecordsRequest.FromString,
                     response_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.AppendCallRecordsResponse.SerializeToString,
             ),
-            'RecordHumanReviews': grpc.unary_unary_rpc_method_handler(
-                    servicer.RecordHumanReviews,
-                    request_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.RecordHumanReviewsRequest.FromString,
-                    response_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.RecordHumanReviewsResponse.SerializeToString,
+            'PruneLedger': grpc.unary_unary_rpc_method_handler(
+                    servicer.PruneLedger,
+                    request_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.PruneLedgerRequest.FromString,
+                    response_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.PruneLedgerResponse.SerializeToString,
             ),
-            'ListReviewStats': grpc.unary_unary_rpc_method_handler(
-                    servicer.ListReviewStats,
-                    request_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListReviewStatsRequest.FromString,
-                    response_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListReviewStatsResponse.SerializeToString,
+            'EnrollSigningKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnrollSigningKey,
+                    request_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.EnrollSigningKeyRequest.FromString,
+                    response_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.SigningKey.SerializeToString,
+            ),
+            'RevokeToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeToken,
+                    request_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.RevokeTokenRequest.FromString,
+                    response_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.Revocation.SerializeToString,
+            ),
+            'ListRevocations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRevocations,
+                    request_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListRevocationsRequest.FromString,
+                    response_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListRevocationsResponse.SerializeToString,
+            ),
+            'GetCallerIdentity': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCallerIdentity,
+                    request_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.GetCallerIdentityRequest.FromString,
+                    response_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.CallerIdentity.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -725,7 +832,7 @@ class RegistryService:
             _registered_method=True)
 
     @staticmethod
-    def CreateValidationRun(request,
+    def ValidateFiling(request,
             target,
             options=(),
             channel_credentials=None,
@@ -738,8 +845,8 @@ class RegistryService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/zhijian.registry.v1.RegistryService/CreateValidationRun',
-            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.CreateValidationRunRequest.SerializeToString,
+            '/zhijian.registry.v1.RegistryService/ValidateFiling',
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ValidateFilingRequest.SerializeToString,
             zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ValidationRun.FromString,
             options,
             channel_credentials,
@@ -957,6 +1064,87 @@ class RegistryService:
             '/zhijian.registry.v1.RegistryService/RetireFiling',
             zhijian_dot_registry_dot_v1_dot_registry__service__pb2.RetireFilingRequest.SerializeToString,
             zhijian_dot_registry_dot_v1_dot_registry__service__pb2.Filing.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterDataset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zhijian.registry.v1.RegistryService/RegisterDataset',
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.RegisterDatasetRequest.SerializeToString,
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.Dataset.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDataset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zhijian.registry.v1.RegistryService/GetDataset',
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.GetDatasetRequest.SerializeToString,
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.Dataset.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDatasets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zhijian.registry.v1.RegistryService/ListDatasets',
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListDatasetsRequest.SerializeToString,
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListDatasetsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1238,7 +1426,7 @@ class RegistryService:
             _registered_method=True)
 
     @staticmethod
-    def ListLedgerEntries(request,
+    def ListAuditEvents(request,
             target,
             options=(),
             channel_credentials=None,
@@ -1251,9 +1439,9 @@ class RegistryService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/zhijian.registry.v1.RegistryService/ListLedgerEntries',
-            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListLedgerEntriesRequest.SerializeToString,
-            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListLedgerEntriesResponse.FromString,
+            '/zhijian.registry.v1.RegistryService/ListAuditEvents',
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListAuditEventsRequest.SerializeToString,
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListAuditEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1319,7 +1507,7 @@ class RegistryService:
             _registered_method=True)
 
     @staticmethod
-    def RecordHumanReviews(request,
+    def PruneLedger(request,
             target,
             options=(),
             channel_credentials=None,
@@ -1332,9 +1520,9 @@ class RegistryService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/zhijian.registry.v1.RegistryService/RecordHumanReviews',
-            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.RecordHumanReviewsRequest.SerializeToString,
-            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.RecordHumanReviewsResponse.FromString,
+            '/zhijian.registry.v1.RegistryService/PruneLedger',
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.PruneLedgerRequest.SerializeToString,
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.PruneLedgerResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1346,7 +1534,7 @@ class RegistryService:
             _registered_method=True)
 
     @staticmethod
-    def ListReviewStats(request,
+    def EnrollSigningKey(request,
             target,
             options=(),
             channel_credentials=None,
@@ -1359,9 +1547,90 @@ class RegistryService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/zhijian.registry.v1.RegistryService/ListReviewStats',
-            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListReviewStatsRequest.SerializeToString,
-            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListReviewStatsResponse.FromString,
+            '/zhijian.registry.v1.RegistryService/EnrollSigningKey',
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.EnrollSigningKeyRequest.SerializeToString,
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.SigningKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zhijian.registry.v1.RegistryService/RevokeToken',
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.RevokeTokenRequest.SerializeToString,
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.Revocation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRevocations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zhijian.registry.v1.RegistryService/ListRevocations',
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListRevocationsRequest.SerializeToString,
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListRevocationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCallerIdentity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zhijian.registry.v1.RegistryService/GetCallerIdentity',
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.GetCallerIdentityRequest.SerializeToString,
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.CallerIdentity.FromString,
             options,
             channel_credentials,
             insecure,
