@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _CHUNK = 1 << 20
+# Written by MLflow into every models:/ download (and the BentoML import of one), but not
+# stored with the version: the same version would hash differently depending on how it
+# was fetched.
+NOT_ARTIFACTS = frozenset({"registered_model_meta"})
 
 
 @dataclass(frozen=True)
@@ -39,8 +43,10 @@ def file_sha256(path: Path) -> str:
 
 
 def hash_tree(root: Path) -> list[ArtifactDigest]:
-    """Every regular file under ``root``, in path order."""
-    files = sorted(p for p in root.rglob("*") if p.is_file())
+    """Every regular file under ``root``, in path order (MLflow's download metadata
+    excepted)."""
+    files = sorted(p for p in root.rglob("*")
+                   if p.is_file() and p.relative_to(root).as_posix() not in NOT_ARTIFACTS)
     return [ArtifactDigest(p.relative_to(root).as_posix(), file_sha256(p), p.stat().st_size)
             for p in files]
 

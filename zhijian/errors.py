@@ -75,6 +75,13 @@ class FailedPrecondition(ZhijianError):
     default_reason = "FAILED_PRECONDITION"
 
 
+class Unauthenticated(ZhijianError):
+    """No valid credentials; reasons CREDENTIALS_MISSING / _INVALID / _EXPIRED / _REVOKED."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+    default_reason = "UNAUTHENTICATED"
+
+
 class PermissionDenied(ZhijianError):
     code = grpc.StatusCode.PERMISSION_DENIED
     default_reason = "PERMISSION_DENIED"
@@ -93,6 +100,13 @@ class DeadlineExceeded(ZhijianError):
 class ResourceExhausted(ZhijianError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
     default_reason = "RESOURCE_EXHAUSTED"
+
+
+class Aborted(ZhijianError):
+    """A concurrency conflict (e.g. an etag that no longer matches): re-read and retry."""
+
+    code = grpc.StatusCode.ABORTED
+    default_reason = "ABORTED"
 
 
 def invalid_field(field: str, description: str, *, reason: str) -> InvalidArgument:

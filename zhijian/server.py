@@ -13,7 +13,7 @@ import logging
 import signal
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -146,6 +146,46 @@ def _wrap(service: str, method: str, handler: Handler, default_deadline_s: float
     return behavior
 
 
+def _wrap_stream(service: str, method: str, handler: Callable[[Any, Call], AsyncIterator[Any]],
+                 ) -> Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]:
+    """Server streams (watches) live until the caller's deadline or cancellation: the
+    default deadline of unary calls would cut every subscriber off."""
+    async def behavior(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        incoming = dict((k, v) for k, v in (context.invocation_metadata() or ())
+                        if isinstance(v, str))
+        request_id = incoming.get(md.REQUEST_ID) or uuid.uuid4().hex
+        remaining = context.time_remaining()
+        call = Call(incoming, request_id,
+                    time.monotonic() + (remaining if remaining is not None else 10 * 365 * 86400))
+        code = grpc.StatusCode.OK
+        try:
+            if isinstance(request, _Undecodable):
+                raise invalid_field("request", f"the request is not a valid {method} message: "
+                                    f"{request.error.__class__.__name__}",
+                                    reason="MALFORMED_REQUEST")
+            async for response in handler(request, call):
+                yield response
+        except ZhijianError as error:
+            code = error.code
+            status = error.to_grpc_status()
+            await context.abort_with_status(_Status(
+                status.code, status.details,
+                tuple(status.trailing_metadata) + tuple(call.trailers.items())))
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
+        except Exception:
+            code = grpc.StatusCode.INTERNAL
+            log.exception("unexpected failure", extra={"request_id": request_id, "method": method})
+            status = internal_status(request_id)
+            await context.abort_with_status(_Status(
+                status.code, status.details, tuple(status.trailing_metadata)))
+        finally:
+            RPC_REQUESTS.labels(service, method, code.name).inc()
+
+    return behavior
+
+
 def generic_handler(service: Service, default_deadline_s: float) -> grpc.GenericRpcHandler:
     """Method handlers built from the descriptor rather than the generated
     ``add_*_to_server``, so that deserialization failures stay ours to report."""
@@ -155,11 +195,15 @@ def generic_handler(service: Service, default_deadline_s: float) -> grpc.Generic
             raise NotImplementedError(f"{method.full_name}: client streaming is not supported")
         request_class = message_factory.GetMessageClass(method.input_type)
         handler = getattr(service.servicer, method.name)
-        behavior = _wrap(service.name, method.name, handler, default_deadline_s)
-        make = (grpc.unary_stream_rpc_method_handler if method.server_streaming
-                else grpc.unary_unary_rpc_method_handler)
-        handlers[method.name] = make(
-            behavior,
+        if method.server_streaming:
+            handlers[method.name] = grpc.unary_stream_rpc_method_handler(
+                _wrap_stream(service.name, method.name, handler),
+                request_deserializer=_safe_deserializer(request_class),
+                response_serializer=lambda response: response.SerializeToString(),
+            )
+            continue
+        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+            _wrap(service.name, method.name, handler, default_deadline_s),
             request_deserializer=_safe_deserializer(request_class),
             response_serializer=lambda response: response.SerializeToString(),
         )

@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from services.classify.model_client import ModelServerClient
 from services.classify.servicer import ClassifyServicer
 from services.classify.settings import DEFAULT_GRPC_PORT, DEFAULT_METRICS_PORT, ClassifySettings
 from zhijian.classify.v1 import classify_service_pb2
 from zhijian.config import HomeLayout, ServerSettings, zhijian_home
+from zhijian.errors import ZhijianError
 from zhijian.results import ResultStore
 from zhijian.server import ServerHooks, Service, serve
+from zhijian.serving import (
+    DeploymentWatcher,
+    describe,
+    network_domain_name,
+    token_from_file,
+)
+
+log = logging.getLogger("zhijian.classify")
+
+# Start-up waits this long for the registry's first word, then serves anyway: calls fail
+# closed (SERVING_STATE_UNKNOWN) until it arrives, which beats a service that never starts.
+FIRST_STATE_WAIT_S = 60.0
+MODEL_SERVER_WAIT_S = 120.0
 
 
 async def main() -> None:
@@ -19,17 +34,37 @@ async def main() -> None:
     settings = ClassifySettings.from_env()
     model_server = ModelServerClient(settings.model_server_url)
     results = ResultStore(HomeLayout(zhijian_home()).root / "classify" / "results.db")
-    servicer = ClassifyServicer(settings, model_server, results)
+    watcher = DeploymentWatcher(settings.registry_target, settings.model_name,
+                                token=token_from_file(settings.token_file),
+                                network_domain=settings.network_domain)
+    servicer = ClassifyServicer(settings, model_server, results, watcher)
+
+    async def on_start() -> None:
+        await watcher.start()
+        arrived, _ = await asyncio.gather(watcher.wait_for_state(FIRST_STATE_WAIT_S),
+                                          model_server.wait_ready(MODEL_SERVER_WAIT_S))
+        if not arrived:
+            log.error("no serving state from the registry at %s after %.0fs; serving "
+                      "anyway, every call fails with SERVING_STATE_UNKNOWN until it arrives",
+                      settings.registry_target, FIRST_STATE_WAIT_S)
+            return
+        domain = network_domain_name(settings.network_domain)
+        log.info("%s in the %s domain: %s", settings.model_name, domain,
+                 describe(watcher.deployment))
+        try:
+            watcher.select()
+        except ZhijianError as refusal:
+            log.warning("%s domain: calls are refused for now: %s", domain, refusal.message)
 
     async def on_stop() -> None:
+        await watcher.close()
         await results.close()
         await model_server.close()
 
     await serve(
         server_settings,
         [Service(classify_service_pb2.DESCRIPTOR.services_by_name["ClassifyService"], servicer)],
-        ServerHooks(on_start=lambda: servicer.check_model_server(timeout_s=120.0),
-                    on_stop=on_stop),
+        ServerHooks(on_start=on_start, on_stop=on_stop),
     )
 
 

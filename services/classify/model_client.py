@@ -1,10 +1,14 @@
 """HTTP client of the classify model server, bounded by the caller's deadline.
 
-Concurrent calls are coalesced: while ``max_in_flight`` requests are out, texts of new
-calls queue and leave together in the next request. A lone call goes out at once, so
-this adds no latency; under load it spares the model server most of its per-request
-HTTP work, which costs more than predicting a text. The model server still batches
-across requests (BentoML adaptive batching).
+Every text names the model version that must answer it (the one the registry selected
+for the call); the model server refuses, per item, a version it may not serve.
+
+Concurrent calls are coalesced per version: while ``max_in_flight`` requests are out,
+texts of new calls queue and leave together in the next request for their version (one
+version per request, so a version that fails cannot fail another's callers). A lone
+call goes out at once, so this adds no latency; under load it spares the model server
+most of its per-request HTTP work, which costs more than predicting a text. The model
+server still batches across requests (BentoML adaptive batching).
 
 A model server that is down, slow or broken surfaces as ``UNAVAILABLE`` within the
 caller's deadline; it never hangs a call.
@@ -22,14 +26,39 @@ import aiohttp
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
-from zhijian.errors import DeadlineExceeded, Unavailable, ZhijianError
+from zhijian.errors import DeadlineExceeded, FailedPrecondition, Unavailable, ZhijianError
 
 Prediction = dict[str, Any]
+
+# Per-item refusals of the model server (``{"error": CODE, "version": ..., "detail": ...}``).
+MODEL_NOT_SERVABLE = "MODEL_NOT_SERVABLE"  # the registry does not allow it, or its artifacts
+MODEL_LOADING = "MODEL_LOADING"  # allowed, still loading (a promotion moments ago)
+SERVING_STATE_UNKNOWN = "SERVING_STATE_UNKNOWN"  # the model server lost the registry
+
+
+def item_error(item: Any) -> ZhijianError | None:
+    """The canonical error for a per-item refusal, or None for a prediction."""
+    if not isinstance(item, dict) or "error" not in item:
+        return None
+    code, version = str(item["error"]), str(item.get("version", ""))
+    detail = str(item.get("detail", "")) or code
+    message = f"model server refused version {version}: {detail}"
+    if code == MODEL_NOT_SERVABLE:
+        return FailedPrecondition(message, reason=MODEL_NOT_SERVABLE,
+                                  metadata={"version": version})
+    if code in (MODEL_LOADING, SERVING_STATE_UNKNOWN):
+        return Unavailable(message, reason=code, metadata={"version": version})
+    return ZhijianError(message, reason="MODEL_SERVER_ERROR", metadata={"version": version})
+
+
+def predict_body(texts: list[str], version: str) -> dict[str, Any]:
+    return {"items": [{"text": text, "version": version} for text in texts]}
 
 
 @dataclass
 class _Waiting:
     texts: list[str]
+    version: str
     deadline: float  # loop time
     future: asyncio.Future[list[Prediction]]
     # The caller's span context: a request made for several callers carries the first
@@ -93,7 +122,8 @@ class ModelServerClient:
             raise Unavailable(f"model server at {self._base_url} gave no answer within "
                               f"{timeout_s:.3f}s", reason="MODEL_SERVER_TIMEOUT") from None
 
-    async def predict(self, texts: list[str], timeout_s: float) -> list[Prediction]:
+    async def predict(self, texts: list[str], version: str,
+                      timeout_s: float) -> list[Prediction]:
         if timeout_s <= 0:
             raise DeadlineExceeded("the deadline passed before the model server was called")
         if self._tracer is None:
@@ -102,17 +132,18 @@ class ModelServerClient:
         with self._tracer.start_as_current_span("model_server.predict",
                                                 kind=trace.SpanKind.CLIENT) as span:
             span.set_attribute("zhijian.batch_size", len(texts))
+            span.set_attribute("zhijian.model_version", version)
             if not self._waiting and self._busy() < self._max_in_flight:
                 # A free slot and nobody queued: the request goes out from here, without
                 # the future and task a queued call needs.
                 self._direct += 1
                 try:
-                    return self._checked(await self._post("/predict", {"texts": texts},
-                                                          timeout_s), len(texts))
+                    return self._answers(await self._post(
+                        "/predict", predict_body(texts, version), timeout_s), len(texts))
                 finally:
                     self._direct -= 1
                     self._send_waiting()
-            waiting = _Waiting(texts, loop.time() + timeout_s, loop.create_future())
+            waiting = _Waiting(texts, version, loop.time() + timeout_s, loop.create_future())
             self._waiting.append(waiting)
             self._send_waiting()
             try:
@@ -132,13 +163,32 @@ class ModelServerClient:
                                reason="MODEL_SERVER_ERROR")
         return result
 
+    @classmethod
+    def _answers(cls, result: Any, count: int) -> list[Prediction]:
+        """The predictions of one caller, or the first per-item refusal among them."""
+        predictions = cls._checked(result, count)
+        for item in predictions:
+            error = item_error(item)
+            if error is not None:
+                raise error
+        return predictions
+
+    def _next_group(self) -> list[_Waiting]:
+        """The oldest caller and, in order, later callers of the same version that fit."""
+        first = self._waiting.popleft()
+        group, count, others = [first], len(first.texts), deque[_Waiting]()
+        for waiting in self._waiting:
+            if waiting.version == first.version and count + len(waiting.texts) <= self._max_texts:
+                group.append(waiting)
+                count += len(waiting.texts)
+            else:
+                others.append(waiting)
+        self._waiting = others
+        return group
+
     def _send_waiting(self) -> None:
         while self._waiting and self._busy() < self._max_in_flight:
-            group = [self._waiting.popleft()]
-            count = len(group[0].texts)
-            while self._waiting and count + len(self._waiting[0].texts) <= self._max_texts:
-                count += len(self._waiting[0].texts)
-                group.append(self._waiting.popleft())
+            group = self._next_group()
             live = [w for w in group if not w.future.done()]  # callers that gave up
             if not live:
                 continue
@@ -157,8 +207,8 @@ class ModelServerClient:
             # As long as the most patient caller waits; the others stop on their own.
             timeout_s = max(w.deadline for w in group) - loop.time()
             result = self._checked(
-                await self._post("/predict", {"texts": texts}, timeout_s, group[0].context),
-                len(texts))
+                await self._post("/predict", predict_body(texts, group[0].version), timeout_s,
+                                 group[0].context), len(texts))
         except Exception as error:
             if not isinstance(error, ZhijianError):
                 error = ZhijianError(f"model client failed: {type(error).__name__}",
@@ -169,15 +219,20 @@ class ModelServerClient:
             return
         offset = 0
         for waiting in group:
-            if not waiting.future.done():
-                waiting.future.set_result(result[offset:offset + len(waiting.texts)])
+            mine = result[offset:offset + len(waiting.texts)]
             offset += len(waiting.texts)
+            if waiting.future.done():
+                continue
+            try:
+                waiting.future.set_result(self._answers(mine, len(mine)))
+            except ZhijianError as error:
+                waiting.future.set_exception(error)
 
-    async def info(self, timeout_s: float = 5.0) -> dict[str, str]:
-        result: dict[str, str] = await self._post("/info", {}, timeout_s)
+    async def info(self, timeout_s: float = 5.0) -> dict[str, Any]:
+        result: dict[str, Any] = await self._post("/info", {}, timeout_s)
         return result
 
-    async def wait_ready(self, timeout_s: float) -> dict[str, str]:
+    async def wait_ready(self, timeout_s: float) -> dict[str, Any]:
         """Poll ``/info`` until the model server answers (start-up ordering in tests)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s

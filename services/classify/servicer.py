@@ -1,7 +1,8 @@
 """ClassifyService: validate the request, ask the model server, answer with an AI draft.
 
 Data path: gateway → this servicer → ``ModelServerClient`` → BentoML model server →
-the MLflow model version named in configuration.
+the MLflow model version the registry selected for this call (production or canary, or
+the last approved version as a fallback), named in the response with its filing.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import hashlib
 import time
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from google.protobuf import struct_pb2, timestamp_pb2
 from prometheus_client import Counter
@@ -18,11 +19,11 @@ from prometheus_client import Counter
 from services.classify.labels import LABELS, TASKS, display_name
 from services.classify.model_client import ModelServerClient
 from services.classify.settings import ClassifySettings
-from zhijian import metadata as md
 from zhijian.classify.v1 import classify_service_pb2 as pb
 from zhijian.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound, invalid_field
 from zhijian.results import AlreadyReviewed, ResultRecord, ResultStore, ReviewRecord
 from zhijian.server import Call
+from zhijian.serving import Selected
 from zhijian.telemetry import current_trace_id
 from zhijian.types.v1 import ai_result_pb2 as types_pb
 
@@ -46,6 +47,12 @@ MODEL_CALL_MARGIN_S = 0.05
 
 PREDICTIONS = Counter("zhijian_model_predictions", "Labels predicted, per model version",
                       ["model", "version", "task", "label"])
+
+
+class VersionSelector(Protocol):
+    """What the servicer needs of :class:`zhijian.serving.DeploymentWatcher`."""
+
+    def select(self, routing_key: str | None = None) -> Selected: ...
 
 
 def requested_tasks(tasks: Sequence[pb.Task]) -> list[str]:
@@ -90,27 +97,23 @@ def task_result(task: str, prediction: dict[str, Any], language: str) -> pb.Task
 
 class ClassifyServicer:
     def __init__(self, settings: ClassifySettings, model_server: ModelServerClient,
-                 results: ResultStore) -> None:
+                 results: ResultStore, versions: VersionSelector) -> None:
         self._settings = settings
         self._model_server = model_server
         self._results = results
-
-    async def check_model_server(self, timeout_s: float) -> None:
-        """Refuse to serve if the model server holds another version than configured."""
-        info = await self._model_server.wait_ready(timeout_s)
-        if info.get("model_version") != self._settings.model_version:
-            raise RuntimeError(f"model server serves version {info.get('model_version')}, "
-                               f"configuration says {self._settings.model_version}")
-
-    def _model_ref(self) -> types_pb.ModelRef:
-        # filing_id stays empty until the registry files versions (next issue).
-        return types_pb.ModelRef(model=self._settings.model_name,
-                                 version=self._settings.model_version)
+        self._versions = versions
 
     async def _classify(self, requests: Sequence[pb.ClassifyRequest],
                         call: Call) -> list[pb.ClassifyResponse]:
+        # Refused here (suspended, expired, not for this domain, state unknown), nothing
+        # reaches the model server. The request id keeps a retried call on the same slot.
+        selected = self._versions.select(routing_key=call.request_id)
+        # Set before the model call, so that a failure still names the version it hit.
+        for key, value in selected.trailers().items():
+            call.set_trailer(key, value)
         predictions = await self._model_server.predict(
-            [r.text for r in requests], call.remaining() - MODEL_CALL_MARGIN_S)
+            [r.text for r in requests], selected.version,
+            call.remaining() - MODEL_CALL_MARGIN_S)
         trace_id = current_trace_id()
         created = timestamp_pb2.Timestamp()
         created.GetCurrentTime()
@@ -122,20 +125,18 @@ class ClassifyServicer:
             responses.append(pb.ClassifyResponse(
                 result=types_pb.AiResult(
                     result_id=result_id, ai_generated=True, disclaimer=AI_DISCLAIMER,
-                    model=self._model_ref(), create_time=created, trace_id=trace_id,
+                    model=selected.model_ref(), create_time=created, trace_id=trace_id,
                     data_level=request.data_level, review_required=True),
                 results=[task_result(task, prediction[task], language) for task in tasks]))
             self._results.record(ResultRecord(
-                result_id=result_id, service="classify", model_name=self._settings.model_name,
-                model_version=self._settings.model_version, filing_id="",
+                result_id=result_id, service="classify", model_name=selected.model,
+                model_version=selected.version, filing_id=selected.filing_id,
                 outputs={task: prediction[task]["label"] for task in tasks},
                 input_sha256=hashlib.sha256(request.text.encode()).hexdigest(),
                 trace_id=trace_id, request_id=call.request_id, created_at=time.time()))
             for task in tasks:
-                PREDICTIONS.labels(self._settings.model_name, self._settings.model_version,
-                                   task, prediction[task]["label"]).inc()
-        call.set_trailer(md.MODEL_VERSION, f"{self._settings.model_name}/"
-                                           f"{self._settings.model_version}")
+                PREDICTIONS.labels(selected.model, selected.version, task,
+                                   prediction[task]["label"]).inc()
         return responses
 
     async def Classify(self, request: pb.ClassifyRequest, call: Call) -> pb.ClassifyResponse:

@@ -1,11 +1,23 @@
-"""Configuration of the classify service and its model server (``ZHIJIAN_CLASSIFY_*``)."""
+"""Configuration of the classify service and its model server (``ZHIJIAN_CLASSIFY_*``).
+
+Which version serves is not configuration: the registry decides (production, canary,
+suspension) and both processes follow its ``WatchDeployments`` stream. What they need to
+ask it is here: where it is, the identity token to ask with, and the network domain this
+listener serves (until the gateway exists, a property of the listener's configuration).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
-from zhijian.config import DEFAULT_HOST, ConfigError, env_int, env_str
+from zhijian.config import DEFAULT_HOST, env_int, env_str
+from zhijian.serving import (
+    DEFAULT_REGISTRY_TARGET,
+    network_domain_from_env,
+    token_file_from_env,
+)
 
 MODEL_NAME = "zhijian-classify"
 
@@ -16,24 +28,25 @@ DEFAULT_MODEL_SERVER_PORT = 3061
 
 @dataclass(frozen=True)
 class ClassifySettings:
-    model_name: str
-    model_version: str  # explicit: which version serves is configuration, never "latest"
+    model_name: str  # also the id of its deployment in the registry
     model_server_url: str
     max_text_chars: int
     max_batch_items: int
+    network_domain: int  # zhijian.types.v1.NetworkDomain
+    registry_target: str
+    token_file: Path  # re-read on every (re)connect, so a rotated token is picked up
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ClassifySettings:
-        version = env_str("ZHIJIAN_CLASSIFY_MODEL_VERSION", "", env)
-        if not version.isdigit():
-            raise ConfigError("ZHIJIAN_CLASSIFY_MODEL_VERSION must name a registered version "
-                              f"of {MODEL_NAME} (a number), got {version!r}")
         port = env_int("ZHIJIAN_CLASSIFY_MODEL_SERVER_PORT", DEFAULT_MODEL_SERVER_PORT, env)
         return cls(
             model_name=MODEL_NAME,
-            model_version=version,
             model_server_url=env_str("ZHIJIAN_CLASSIFY_MODEL_SERVER_URL",
                                      f"http://{DEFAULT_HOST}:{port}", env).rstrip("/"),
             max_text_chars=env_int("ZHIJIAN_CLASSIFY_MAX_TEXT_CHARS", 4000, env),
             max_batch_items=env_int("ZHIJIAN_CLASSIFY_MAX_BATCH_ITEMS", 256, env),
+            network_domain=network_domain_from_env("ZHIJIAN_CLASSIFY_NETWORK_DOMAIN",
+                                                   "intranet", env),
+            registry_target=env_str("ZHIJIAN_REGISTRY_TARGET", DEFAULT_REGISTRY_TARGET, env),
+            token_file=token_file_from_env(env),
         )

@@ -98,15 +98,34 @@ def load_corpus(path: Path, provenance: str | None = None) -> Corpus:
                   provenance or f"user-supplied corpus {path.name}")
 
 
-def dev_split(texts: list[str], fraction: float = DEV_FRACTION) -> tuple[list[int], list[int]]:
+def dev_split(texts: list[str], fraction: float = DEV_FRACTION,
+              salt: str = "") -> tuple[list[int], list[int]]:
     """Deterministic split by a hash of the text, so retraining on the same data with
-    rows in another order yields the same dev set."""
+    rows in another order yields the same dev set. A different ``salt`` gives an
+    independent split (the seed test split must not decide the dev split inside it)."""
     train: list[int] = []
     dev: list[int] = []
     for index, text in enumerate(texts):
-        bucket = int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        digest = hashlib.sha256((salt + text).encode()).hexdigest()
+        bucket = int(digest[:8], 16) / 0xFFFFFFFF
         (dev if bucket < fraction else train).append(index)
     return train, dev
+
+
+def write_seed_split(folder: Path) -> tuple[Path, Path]:
+    """The seed corpus cut into a training file and a held-out test file (by text hash,
+    as ``dev_split``), so that a filed seed model is validated on records it never saw."""
+    lines = [line for line in SEED_CORPUS.read_text(encoding="utf-8").splitlines()
+             if line.strip()]
+    texts = [json.loads(line)["text"].strip() for line in lines]
+    train_idx, test_idx = dev_split(texts, salt="seed-test:")
+    folder.mkdir(parents=True, exist_ok=True)
+    train, test = folder / "seed-train.jsonl", folder / "seed-test.jsonl"
+    for path, indices in ((train, train_idx), (test, test_idx)):
+        content = "".join(lines[i] + "\n" for i in indices)
+        if not path.exists() or path.read_text(encoding="utf-8") != content:
+            path.write_text(content, encoding="utf-8")
+    return train, test
 
 
 def macro_f1(gold: list[str | None], predicted: list[str]) -> float | None:

@@ -274,7 +274,10 @@ def test_registry_lifecycle_and_methods() -> None:
         "ListFilings",
         "UpdateFiling",
         "SubmitFiling",
-        "CreateValidationRun",
+        "ValidateFiling",
+        "RegisterDataset",
+        "GetDataset",
+        "ListDatasets",
         "ApproveFiling",
         "RejectFiling",
         "SuspendFiling",
@@ -289,9 +292,13 @@ def test_registry_lifecycle_and_methods() -> None:
         "RollbackDeployment",
         "SuspendDeployment",
         "WatchDeployments",
-        "ListLedgerEntries",
+        "ListAuditEvents",
+        "AppendCallRecords",
+        "PruneLedger",
+        "EnrollSigningKey",
+        "RevokeToken",
         "VerifyLedger",
-        "ListReviewStats",
+        "ResumeDeployment",
     } <= methods
     filing = r.Filing.DESCRIPTOR
     assert filing.GetOptions().Extensions[resource_pb2.resource].pattern == ["filings/{filing}"]

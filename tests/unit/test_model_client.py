@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from services.classify.model_client import ModelServerClient
-from zhijian.errors import DeadlineExceeded, Unavailable, ZhijianError
+from zhijian.errors import DeadlineExceeded, FailedPrecondition, Unavailable, ZhijianError
 from zhijian.supervisor import free_port
 
 
@@ -29,11 +29,21 @@ async def serve(handler) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-async def call(handler, texts: list[str], timeout_s: float = 2.0):
+def texts_of(body: dict) -> list[str]:
+    return [item["text"] for item in body["items"]]
+
+
+async def echo_items(request: web.Request) -> web.Response:
+    body = await request.json()
+    return web.json_response([{"text": i["text"], "version": i["version"]}
+                              for i in body["items"]])
+
+
+async def call(handler, texts: list[str], timeout_s: float = 2.0, version: str = "7"):
     async for url in serve(handler):
         client = ModelServerClient(url)
         try:
-            return await client.predict(texts, timeout_s)
+            return await client.predict(texts, version, timeout_s)
         finally:
             await client.close()
     raise AssertionError("unreachable")
@@ -49,13 +59,12 @@ def test_predictions_come_back_in_order_and_carry_trace_context():
 
     async def echo(request: web.Request) -> web.Response:
         seen.update(request.headers)
-        body = await request.json()
-        return web.json_response([{"text": t} for t in body["texts"]])
+        return await echo_items(request)
 
     with trace.get_tracer("test").start_as_current_span("caller") as caller:
-        result = asyncio.run(call(echo, ["a", "乙"]))
+        result = asyncio.run(call(echo, ["a", "乙"], version="7"))
         trace_id = format(caller.get_span_context().trace_id, "032x")
-    assert result == [{"text": "a"}, {"text": "乙"}]
+    assert result == [{"text": "a", "version": "7"}, {"text": "乙", "version": "7"}]
     assert seen["traceparent"].startswith(f"00-{trace_id}-")
 
 
@@ -96,7 +105,7 @@ def test_nothing_listening_is_unavailable_at_once():
     async def scenario() -> None:
         client = ModelServerClient(f"http://127.0.0.1:{free_port()}")
         try:
-            await client.predict(["x"], 5.0)
+            await client.predict(["x"], "7", 5.0)
         finally:
             await client.close()
 
@@ -111,7 +120,7 @@ def test_no_time_left_fails_before_calling():
     async def scenario() -> None:
         client = ModelServerClient("http://127.0.0.1:9")
         try:
-            await client.predict(["x"], 0.0)
+            await client.predict(["x"], "7", 0.0)
         finally:
             await client.close()
 
@@ -124,16 +133,16 @@ def test_concurrent_calls_share_requests_and_each_gets_its_own_answers():
 
     async def slow_echo(request: web.Request) -> web.Response:
         body = await request.json()
-        requests.append(len(body["texts"]))
+        requests.append(len(body["items"]))
         await asyncio.sleep(0.05)
-        return web.json_response([{"text": t} for t in body["texts"]])
+        return web.json_response([{"text": t} for t in texts_of(body)])
 
     async def scenario() -> list[list[dict]]:
         async for url in serve(slow_echo):
             client = ModelServerClient(url, max_in_flight=2)
             try:
                 return list(await asyncio.gather(
-                    *(client.predict([f"t{i}", f"u{i}"], 5.0) for i in range(20))))
+                    *(client.predict([f"t{i}", f"u{i}"], "7", 5.0) for i in range(20))))
             finally:
                 await client.close()
         raise AssertionError("unreachable")
@@ -149,14 +158,14 @@ def test_a_caller_with_a_short_deadline_gives_up_alone():
     async def slow(request: web.Request) -> web.Response:
         body = await request.json()
         await asyncio.sleep(0.6)
-        return web.json_response([{"text": t} for t in body["texts"]])
+        return web.json_response([{"text": t} for t in texts_of(body)])
 
     async def scenario() -> tuple[object, object]:
         async for url in serve(slow):
             client = ModelServerClient(url, max_in_flight=1)
             try:
-                results = await asyncio.gather(client.predict(["patient"], 5.0),
-                                               client.predict(["hurried"], 0.2),
+                results = await asyncio.gather(client.predict(["patient"], "7", 5.0),
+                                               client.predict(["hurried"], "7", 0.2),
                                                return_exceptions=True)
                 return results[0], results[1]
             finally:
@@ -166,3 +175,72 @@ def test_a_caller_with_a_short_deadline_gives_up_alone():
     patient, hurried = asyncio.run(scenario())
     assert patient == [{"text": "patient"}]
     assert isinstance(hurried, Unavailable) and hurried.reason == "MODEL_SERVER_TIMEOUT"
+
+
+def test_coalescing_never_mixes_versions_in_one_request():
+    requests: list[set[str]] = []
+
+    async def slow_echo(request: web.Request) -> web.Response:
+        body = await request.json()
+        requests.append({item["version"] for item in body["items"]})
+        await asyncio.sleep(0.05)
+        return web.json_response([{"text": i["text"], "version": i["version"]}
+                                  for i in body["items"]])
+
+    async def scenario() -> list[list[dict]]:
+        async for url in serve(slow_echo):
+            client = ModelServerClient(url, max_in_flight=1)
+            try:
+                return list(await asyncio.gather(
+                    *(client.predict([f"t{i}"], "7" if i % 3 else "8", 5.0)
+                      for i in range(30))))
+            finally:
+                await client.close()
+        raise AssertionError("unreachable")
+
+    answers = asyncio.run(scenario())
+    assert answers == [[{"text": f"t{i}", "version": "7" if i % 3 else "8"}]
+                       for i in range(30)]
+    assert all(len(versions) == 1 for versions in requests)
+    assert len(requests) < 30  # still coalesced, per version
+
+
+@pytest.mark.parametrize(("code", "error_class", "reason"), [
+    ("MODEL_NOT_SERVABLE", FailedPrecondition, "MODEL_NOT_SERVABLE"),
+    ("MODEL_LOADING", Unavailable, "MODEL_LOADING"),
+    ("SERVING_STATE_UNKNOWN", Unavailable, "SERVING_STATE_UNKNOWN"),
+])
+def test_a_per_item_refusal_fails_the_call_with_its_reason(code, error_class, reason):
+    async def refusing(request: web.Request) -> web.Response:
+        body = await request.json()
+        return web.json_response([{"error": code, "version": i["version"], "detail": "no"}
+                                  for i in body["items"]])
+
+    with pytest.raises(error_class) as failure:
+        asyncio.run(call(refusing, ["a", "b"], version="9"))
+    assert failure.value.reason == reason
+    assert failure.value.metadata == {"version": "9"}
+
+
+def test_a_refusal_reaches_only_the_callers_whose_items_were_refused():
+    async def half(request: web.Request) -> web.Response:
+        body = await request.json()
+        await asyncio.sleep(0.05)
+        return web.json_response([
+            {"error": "MODEL_NOT_SERVABLE", "version": i["version"]} if i["text"] == "bad"
+            else {"text": i["text"]} for i in body["items"]])
+
+    async def scenario() -> list[object]:
+        async for url in serve(half):
+            client = ModelServerClient(url, max_in_flight=1)
+            try:
+                return list(await asyncio.gather(
+                    client.predict(["first"], "7", 5.0), client.predict(["good"], "7", 5.0),
+                    client.predict(["bad"], "7", 5.0), return_exceptions=True))
+            finally:
+                await client.close()
+        raise AssertionError("unreachable")
+
+    first, good, bad = asyncio.run(scenario())
+    assert first == [{"text": "first"}] and good == [{"text": "good"}]
+    assert isinstance(bad, FailedPrecondition) and bad.reason == "MODEL_NOT_SERVABLE"

@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="duration of each throughput arm")
     bench_classify.add_argument("--concurrency", type=int, default=32)
     _add_json(bench_classify)
+
+    from zhijian.cli.identity import add_identity_commands
+
+    add_identity_commands(commands)
     return parser
 
 
@@ -93,6 +97,9 @@ def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace, Output],
     if args.command == "trace":
         from zhijian.cli.trace import cmd_trace_show
         return cmd_trace_show
+    if hasattr(args, "handler"):  # command groups that register their own handlers
+        handler: Callable[[argparse.Namespace, Output], int] = args.handler
+        return handler
     from zhijian.cli.bench import cmd_bench_classify
     return cmd_bench_classify
 

@@ -1,7 +1,7 @@
 """The embedded platform: which processes ``zhijian up`` starts, in what order, where.
 
-sink (OTLP spans) → MLflow tracking server → classify model server (BentoML) →
-classify gRPC service. Ports come from ``ZHIJIAN_*_PORT``; state lives under
+sink (OTLP spans) → MLflow tracking server → registry → classify model server
+(BentoML) → classify gRPC service. Ports come from ``ZHIJIAN_*_PORT``; state lives under
 ``$ZHIJIAN_HOME``; children inherit an environment that keeps them there.
 """
 
@@ -23,12 +23,16 @@ DEFAULT_MLFLOW_PORT = 5061
 class StackPorts:
     sink: int
     mlflow: int
+    registry_grpc: int
+    registry_metrics: int
     classify_model_server: int
     classify_grpc: int
     classify_metrics: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StackPorts:
+        from registry.settings import DEFAULT_GRPC_PORT as REGISTRY_GRPC_PORT
+        from registry.settings import DEFAULT_METRICS_PORT as REGISTRY_METRICS_PORT
         from services.classify.settings import (
             DEFAULT_GRPC_PORT,
             DEFAULT_METRICS_PORT,
@@ -38,6 +42,9 @@ class StackPorts:
         return cls(
             sink=env_int("ZHIJIAN_SINK_PORT", DEFAULT_SINK_PORT, env),
             mlflow=env_int("ZHIJIAN_MLFLOW_PORT", DEFAULT_MLFLOW_PORT, env),
+            registry_grpc=env_int("ZHIJIAN_REGISTRY_GRPC_PORT", REGISTRY_GRPC_PORT, env),
+            registry_metrics=env_int("ZHIJIAN_REGISTRY_METRICS_PORT", REGISTRY_METRICS_PORT,
+                                     env),
             classify_model_server=env_int("ZHIJIAN_CLASSIFY_MODEL_SERVER_PORT",
                                           DEFAULT_MODEL_SERVER_PORT, env),
             classify_grpc=env_int("ZHIJIAN_CLASSIFY_GRPC_PORT", DEFAULT_GRPC_PORT, env),
@@ -51,6 +58,7 @@ def platform_env(layout: HomeLayout, ports: StackPorts) -> dict[str, str]:
         **contain_environment(layout.root, {}),
         "ZHIJIAN_HOME": str(layout.root),
         "MLFLOW_TRACKING_URI": f"http://{DEFAULT_HOST}:{ports.mlflow}",
+        "ZHIJIAN_REGISTRY_TARGET": f"{DEFAULT_HOST}:{ports.registry_grpc}",
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{DEFAULT_HOST}:{ports.sink}",
         # Export spans every 0.5 s (default 5 s) so `zhijian trace show` sees a call at once.
         "OTEL_BSP_SCHEDULE_DELAY": "500",
@@ -83,7 +91,27 @@ def infrastructure(layout: HomeLayout, ports: StackPorts) -> list[ComponentSpec]
     ]
 
 
-def classify_components(ports: StackPorts, model_version: str) -> list[ComponentSpec]:
+def registry_component(ports: StackPorts) -> ComponentSpec:
+    target = f"{DEFAULT_HOST}:{ports.registry_grpc}"
+    return ComponentSpec(
+        name="registry",
+        argv=[sys.executable, "-m", "registry"],
+        env={"ZHIJIAN_REGISTRY_GRPC_PORT": str(ports.registry_grpc),
+             "ZHIJIAN_REGISTRY_METRICS_PORT": str(ports.registry_metrics),
+             "OTEL_SERVICE_NAME": "zhijian-registry"},
+        readiness=Readiness("grpc", target),
+        endpoint=f"{target} (gRPC; metrics "
+                 f"http://{DEFAULT_HOST}:{ports.registry_metrics}/metrics)",
+        ports=(ports.registry_grpc, ports.registry_metrics),
+        ready_timeout_s=90)
+
+
+def token_file(layout: HomeLayout, component: str) -> str:
+    return str(layout.run_dir / "tokens" / f"{component}.jwt")
+
+
+def classify_components(layout: HomeLayout, ports: StackPorts,
+                        network_domain: str = "intranet") -> list[ComponentSpec]:
     python = sys.executable
     model_server_url = f"http://{DEFAULT_HOST}:{ports.classify_model_server}"
     return [
@@ -92,7 +120,8 @@ def classify_components(ports: StackPorts, model_version: str) -> list[Component
             argv=[os.path.join(os.path.dirname(python), "bentoml"), "serve",
                   "services.classify.model_server:ClassifyModelServer",
                   "--host", DEFAULT_HOST, "--port", str(ports.classify_model_server)],
-            env={"ZHIJIAN_CLASSIFY_MODEL_VERSION": model_version,
+            env={"ZHIJIAN_IDENTITY_TOKEN_FILE": token_file(layout, "classify-model-server"),
+                 "ZHIJIAN_CLASSIFY_NETWORK_DOMAIN": network_domain,
                  "OTEL_SERVICE_NAME": "zhijian-classify-model-server"},
             readiness=Readiness("http", f"{model_server_url}/readyz"),
             endpoint=model_server_url,
@@ -101,7 +130,8 @@ def classify_components(ports: StackPorts, model_version: str) -> list[Component
         ComponentSpec(
             name="classify",
             argv=[python, "-m", "services.classify"],
-            env={"ZHIJIAN_CLASSIFY_MODEL_VERSION": model_version,
+            env={"ZHIJIAN_IDENTITY_TOKEN_FILE": token_file(layout, "classify"),
+                 "ZHIJIAN_CLASSIFY_NETWORK_DOMAIN": network_domain,
                  "ZHIJIAN_CLASSIFY_MODEL_SERVER_URL": model_server_url,
                  "ZHIJIAN_CLASSIFY_GRPC_PORT": str(ports.classify_grpc),
                  "ZHIJIAN_CLASSIFY_METRICS_PORT": str(ports.classify_metrics),

@@ -13,8 +13,14 @@ from pathlib import Path
 from typing import IO
 
 from zhijian.cli.output import Output
-from zhijian.cli.stack import StackPorts, classify_components, infrastructure, platform_env
-from zhijian.config import HomeLayout, env_str, zhijian_home
+from zhijian.cli.stack import (
+    StackPorts,
+    classify_components,
+    infrastructure,
+    platform_env,
+    registry_component,
+)
+from zhijian.config import HomeLayout, zhijian_home
 from zhijian.supervisor import ComponentFailed, Supervisor
 
 
@@ -40,24 +46,27 @@ def exclusive_lock(path: Path) -> Iterator[IO[str] | None]:
         handle.close()
 
 
-def ensure_classify_version(tracking_uri: str, out: Output) -> str:
-    """The configured version, else the newest registered one, else train the seed model."""
+def seed_dataset_dir(layout: HomeLayout) -> Path:
+    return layout.root / "datasets" / "seed"
+
+
+def ensure_classify_version(tracking_uri: str, layout: HomeLayout, out: Output) -> str:
+    """The newest registered version, else train the seed model on the training part of
+    the seed corpus (the rest is kept as the held-out test set of its filing)."""
     from services.classify.training import (
-        SEED_CORPUS,
         SEED_PROVENANCE,
         latest_version,
         load_corpus,
         train_and_register,
+        write_seed_split,
     )
 
-    configured = env_str("ZHIJIAN_CLASSIFY_MODEL_VERSION", "")
-    if configured:
-        return configured
+    train, _test = write_seed_split(seed_dataset_dir(layout))
     version = latest_version(tracking_uri)
     if version is not None:
         return version
     out.progress("first start: training the seed model of zhijian-classify")
-    result = train_and_register(load_corpus(SEED_CORPUS, SEED_PROVENANCE),
+    result = train_and_register(load_corpus(train, SEED_PROVENANCE),
                                 tracking_uri=tracking_uri, progress=out.progress)
     out.progress(f"registered zhijian-classify version {result.version} "
                  f"({result.seconds:.1f}s; dev macro-F1 "
@@ -66,13 +75,23 @@ def ensure_classify_version(tracking_uri: str, out: Output) -> str:
     return result.version
 
 
-def import_into_bentoml(version: str, out: Output) -> None:
-    from services.classify.model_server import bento_tag, ensure_imported
+async def govern_seed_model(layout: HomeLayout, ports: StackPorts, out: Output) -> str:
+    """Enrol the demo identities and file the seed model; returns its filing's name."""
+    from zhijian.cli.demo import enrol_approver_keys, enrol_identities, file_seed_model
+    from zhijian.identity import IdentitySettings
 
-    out.progress(f"importing zhijian-classify version {version} from MLflow into the "
-                 f"BentoML store as {bento_tag(version)} …")
-    stored = ensure_imported(version)
-    out.progress(f"model store has {stored.tag}")
+    identity = IdentitySettings.from_env()
+    await asyncio.to_thread(enrol_identities, identity.keys_dir, identity.identities_dir,
+                            layout.run_dir / "tokens", out.progress)
+    target = os.environ["ZHIJIAN_REGISTRY_TARGET"]
+    await enrol_approver_keys(identity.identities_dir, target, out.progress)
+    tracking_uri = os.environ["MLFLOW_TRACKING_URI"]
+    version = await asyncio.to_thread(ensure_classify_version, tracking_uri, layout, out)
+    folder = seed_dataset_dir(layout)
+    filing = await file_seed_model(target, identity.identities_dir, version,
+                                   folder / "seed-train.jsonl", folder / "seed-test.jsonl",
+                                   out.progress)
+    return f"{filing.name} ({filing.filing_number}, version {version})"
 
 
 async def run_platform(layout: HomeLayout, ports: StackPorts, out: Output) -> int:
@@ -85,11 +104,14 @@ async def run_platform(layout: HomeLayout, ports: StackPorts, out: Output) -> in
 
     async def start() -> str:
         await supervisor.start(infrastructure(layout, ports))
-        tracking_uri = os.environ["MLFLOW_TRACKING_URI"]
-        version = await asyncio.to_thread(ensure_classify_version, tracking_uri, out)
-        await asyncio.to_thread(import_into_bentoml, version, out)
-        await supervisor.start(classify_components(ports, version))
-        return version
+        # The issuer key must exist before the registry starts: it verifies tokens with it.
+        from zhijian.identity import IdentitySettings, IssuerKey
+
+        IssuerKey.load_or_create(IdentitySettings.from_env().keys_dir)
+        await supervisor.start([registry_component(ports)])
+        filed = await govern_seed_model(layout, ports, out)
+        await supervisor.start(classify_components(layout, ports))
+        return filed
 
     starting = asyncio.ensure_future(start())
     stop_waiter = asyncio.ensure_future(stop.wait())
@@ -101,9 +123,9 @@ async def run_platform(layout: HomeLayout, ports: StackPorts, out: Output) -> in
             with contextlib.suppress(asyncio.CancelledError, ComponentFailed):
                 await starting
             return 130
-        version = starting.result()
+        filed = starting.result()
         supervisor.set_phase("running")
-        print_ready(out, ports, version, layout)
+        print_ready(out, ports, filed, layout)
         await supervisor.watch(stop)
         supervisor.set_phase("stopping")
         out.progress("stopping …")
@@ -117,32 +139,44 @@ async def run_platform(layout: HomeLayout, ports: StackPorts, out: Output) -> in
         out.progress("all components stopped")
 
 
-def print_ready(out: Output, ports: StackPorts, version: str, layout: HomeLayout) -> None:
+def print_ready(out: Output, ports: StackPorts, filed: str, layout: HomeLayout) -> None:
+    from zhijian.cli.demo import DEMO_IDENTITIES
+
     classify = f"127.0.0.1:{ports.classify_grpc}"
     endpoints = {
         "classify_grpc": classify,
         "classify_metrics": f"http://127.0.0.1:{ports.classify_metrics}/metrics",
         "classify_model_server": f"http://127.0.0.1:{ports.classify_model_server}",
+        "registry_grpc": f"127.0.0.1:{ports.registry_grpc}",
         "mlflow": f"http://127.0.0.1:{ports.mlflow}",
         "span_sink": f"127.0.0.1:{ports.sink}",
     }
     data = {
         "home": str(layout.root),
-        "model": {"name": "zhijian-classify", "version": version},
+        "model": {"name": "zhijian-classify", "filing": filed},
         "endpoints": endpoints,
+        "identities": {d.name: {"subject": d.subject, "roles": list(d.roles),
+                                "clearance": d.clearance} for d in DEMO_IDENTITIES},
         "sample_call": 'zhijian classify "一次性使用无菌注射器"',
     }
     text = "\n".join([
         "",
-        f"zhijian is up (ZHIJIAN_HOME={layout.root}); zhijian-classify version {version}",
+        f"zhijian is up (ZHIJIAN_HOME={layout.root})",
+        f"zhijian-classify serves {filed}",
         *(f"  {name:<22} {endpoint}" for name, endpoint in endpoints.items()),
+        "",
+        "Demo identities (act as one with --as NAME, or export ZHIJIAN_AS=NAME):",
+        *(f"  {d.name:<10} {d.subject:<20} {','.join(d.roles):<16} {d.clearance}  {d.purpose}"
+          for d in DEMO_IDENTITIES),
         "",
         "Try, in another shell (source .venv/bin/activate first):",
         '  zhijian classify "一次性使用无菌注射器"',
+        "  zhijian filing list --as auditor",
+        "  zhijian filing show <filing id> --as auditor",
+        "  zhijian deploy status zhijian-classify --as sre",
+        "  zhijian deploy suspend zhijian-classify --reason drill --as sre",
+        "  zhijian audit verify --as auditor",
         "  zhijian status",
-        "  # or, with grpcurl:",
-        f"  grpcurl -plaintext -d '{{\"text\": \"electronic blood pressure monitor\"}}' "
-        f"{classify} zhijian.classify.v1.ClassifyService/Classify",
         "",
         "Ctrl-C stops every component.",
     ])

@@ -1,0 +1,1 @@
+"""The model registry: filings, datasets, validation runs and approvals."""

@@ -1,0 +1,70 @@
+"""Run the registry: ``python -m registry``.
+
+Migrates the governance database, then serves RegistryService while it expires lapsed
+approvals, warns ahead of revalidation dates and reconciles MLflow's aliases and tags.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from registry.context import RegistryContext
+from registry.db import Database, upgrade
+from registry.identities import RevocationList
+from registry.ledger import Ledger, LedgerKey
+from registry.model_store import ModelStore
+from registry.reconcile import run_duties
+from registry.servicer import RegistryServicer
+from registry.settings import DEFAULT_GRPC_PORT, DEFAULT_METRICS_PORT, RegistrySettings
+from registry.validation_jobs import ValidationJobs
+from zhijian import identity
+from zhijian.config import ServerSettings
+from zhijian.registry.v1 import registry_service_pb2
+from zhijian.server import ServerHooks, Service, serve
+
+
+def build_context(settings: RegistrySettings) -> RegistryContext:
+    upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    ledger = Ledger(db, LedgerKey.load_or_create(settings.ledger_key), settings.witness_dir,
+                    segment_size=settings.segment_size,
+                    retention_s={"governance": settings.governance_retention_s,
+                                 "calls": settings.calls_retention_s})
+    return RegistryContext(db=db, ledger=ledger, store=ModelStore(settings.tracking_uri),
+                           settings=settings)
+
+
+async def main() -> None:
+    server_settings = ServerSettings.from_env("registry", default_port=DEFAULT_GRPC_PORT,
+                                              default_metrics_port=DEFAULT_METRICS_PORT)
+    settings = RegistrySettings.from_env()
+    ctx = await asyncio.to_thread(build_context, settings)
+    ctx.changes.bind(asyncio.get_running_loop())
+    revocations = RevocationList()
+    await asyncio.to_thread(revocations.load, ctx)
+    verifier = identity.TokenVerifier.from_settings(identity.IdentitySettings.from_env(),
+                                                    is_revoked=revocations.__contains__)
+    jobs = ValidationJobs(ctx)
+    stop = asyncio.Event()
+    duties: list[asyncio.Task[None]] = []
+
+    async def on_start() -> None:
+        await asyncio.to_thread(jobs.recover)
+        duties.append(asyncio.create_task(run_duties(ctx, stop)))
+
+    async def on_stop() -> None:
+        stop.set()
+        await jobs.close()
+        for task in duties:
+            await task
+        ctx.db.dispose()
+
+    servicer = RegistryServicer(ctx, verifier, revocations, jobs)
+    await serve(server_settings,
+                [Service(registry_service_pb2.DESCRIPTOR.services_by_name["RegistryService"],
+                         servicer)],
+                ServerHooks(on_start=on_start, on_stop=on_stop))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

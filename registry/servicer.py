@@ -1,0 +1,340 @@
+"""RegistryService over gRPC: authenticate the caller from its token, check its role
+for the method, then run the governance act (blocking database and MLflow work runs in
+worker threads, never on the event loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+
+from google.protobuf import json_format
+
+from registry import catalog, deployments, filings, identities, listing, validation_jobs, watch
+from registry.authz import authorize
+from registry.context import CALLS, GOVERNANCE, Actor, RegistryContext
+from registry.identities import RevocationList
+from registry.ledger import EventInput, UnknownLedger
+from zhijian import identity
+from zhijian.errors import NotFound, invalid_field
+from zhijian.registry.v1 import registry_service_pb2 as pb
+from zhijian.server import Call
+from zhijian.telemetry import current_trace_id
+
+T = TypeVar("T")
+LEDGERS = {"ledgers/governance": GOVERNANCE, "ledgers/calls": CALLS}
+MAX_CALL_RECORDS = 1000
+
+
+def page_token(offset: int, query: str) -> str:
+    raw = json.dumps({"o": offset, "q": hashlib.sha256(query.encode()).hexdigest()[:16]})
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def page_offset(token: str, query: str) -> int:
+    if not token:
+        return 0
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        offset = int(data["o"])
+        same = data["q"] == hashlib.sha256(query.encode()).hexdigest()[:16]
+    except (ValueError, KeyError, TypeError):
+        raise invalid_field("page_token", "is not a token this API issued",
+                            reason="INVALID_PAGE_TOKEN") from None
+    if not same or offset < 0:
+        raise invalid_field("page_token", "belongs to another query", reason="INVALID_PAGE_TOKEN")
+    return offset
+
+
+def page_size(requested: int, default: int, maximum: int) -> int:
+    if requested < 0:
+        raise invalid_field("page_size", "must not be negative", reason="INVALID_PAGE_SIZE")
+    return min(requested or default, maximum)
+
+
+def ledger_of(name: str, field: str = "name") -> str:
+    try:
+        return LEDGERS[name]
+    except KeyError:
+        raise invalid_field(field, f"must be one of {', '.join(LEDGERS)}",
+                            reason="UNKNOWN_LEDGER") from None
+
+
+class RegistryServicer:
+    def __init__(self, ctx: RegistryContext, verifier: identity.TokenVerifier,
+                 revocations: RevocationList, jobs: validation_jobs.ValidationJobs) -> None:
+        self._ctx = ctx
+        self._verifier = verifier
+        self._revocations = revocations
+        self._jobs = jobs
+
+    def _actor(self, method: str, call: Call) -> tuple[Actor, identity.Principal]:
+        principal = identity.principal_from_metadata(call.metadata, self._verifier)
+        authorize(method, principal.roles)
+        return Actor(principal.subject, principal.roles, current_trace_id(),
+                     principal.jti), principal
+
+    async def _run(self, method: str, call: Call,
+                   fn: Callable[[Actor], T]) -> T:
+        actor, _ = self._actor(method, call)
+        return await asyncio.to_thread(fn, actor)
+
+    # --- filings -------------------------------------------------------------------
+
+    async def CreateFiling(self, request: pb.CreateFilingRequest, call: Call) -> pb.Filing:
+        return await self._run("CreateFiling", call,
+                               lambda a: filings.create(self._ctx, a, request))
+
+    async def GetFiling(self, request: pb.GetFilingRequest, call: Call) -> pb.Filing:
+        return await self._run("GetFiling", call, lambda a: listing.get_filing(self._ctx,
+                                                                                request.name))
+
+    async def ListFilings(self, request: pb.ListFilingsRequest,
+                          call: Call) -> pb.ListFilingsResponse:
+        size = page_size(request.page_size, 50, 500)
+        query = f"{request.filter}|{request.order_by}"
+        offset = page_offset(request.page_token, query)
+        found = await self._run("ListFilings", call, lambda a: listing.list_filings(
+            self._ctx, request.filter, request.order_by, offset, size + 1))
+        more = len(found) > size
+        return pb.ListFilingsResponse(filings=found[:size], next_page_token=page_token(
+            offset + size, query) if more else "")
+
+    async def UpdateFiling(self, request: pb.UpdateFilingRequest, call: Call) -> pb.Filing:
+        return await self._run("UpdateFiling", call,
+                               lambda a: filings.update(self._ctx, a, request))
+
+    async def SubmitFiling(self, request: pb.SubmitFilingRequest, call: Call) -> pb.Filing:
+        return await self._run("SubmitFiling", call,
+                               lambda a: filings.submit(self._ctx, a, request))
+
+    async def ValidateFiling(self, request: pb.ValidateFilingRequest,
+                             call: Call) -> pb.ValidationRun:
+        run = await self._run("ValidateFiling", call,
+                              lambda a: validation_jobs.start(self._ctx, a, request))
+        self._jobs.launch(run.name)
+        return run
+
+    async def GetValidationRun(self, request: pb.GetValidationRunRequest,
+                               call: Call) -> pb.ValidationRun:
+        return await self._run("GetValidationRun", call,
+                               lambda a: listing.get_run(self._ctx, request.name))
+
+    async def ListValidationRuns(self, request: pb.ListValidationRunsRequest,
+                                 call: Call) -> pb.ListValidationRunsResponse:
+        size = page_size(request.page_size, 50, 500)
+        offset = page_offset(request.page_token, request.parent)
+        runs = await self._run("ListValidationRuns", call, lambda a: listing.list_runs(
+            self._ctx, request.parent, offset, size + 1))
+        more = len(runs) > size
+        return pb.ListValidationRunsResponse(validation_runs=runs[:size], next_page_token=(
+            page_token(offset + size, request.parent) if more else ""))
+
+    async def ApproveFiling(self, request: pb.ApproveFilingRequest, call: Call) -> pb.Filing:
+        return await self._run("ApproveFiling", call,
+                               lambda a: filings.approve(self._ctx, a, request))
+
+    async def RejectFiling(self, request: pb.RejectFilingRequest, call: Call) -> pb.Filing:
+        return await self._run("RejectFiling", call,
+                               lambda a: filings.reject(self._ctx, a, request))
+
+    async def SuspendFiling(self, request: pb.SuspendFilingRequest, call: Call) -> pb.Filing:
+        return await self._run("SuspendFiling", call,
+                               lambda a: filings.suspend(self._ctx, a, request))
+
+    async def ReinstateFiling(self, request: pb.ReinstateFilingRequest,
+                              call: Call) -> pb.Filing:
+        return await self._run("ReinstateFiling", call,
+                               lambda a: filings.reinstate(self._ctx, a, request))
+
+    async def RenewFiling(self, request: pb.RenewFilingRequest, call: Call) -> pb.Filing:
+        return await self._run("RenewFiling", call,
+                               lambda a: filings.renew(self._ctx, a, request))
+
+    async def RetireFiling(self, request: pb.RetireFilingRequest, call: Call) -> pb.Filing:
+        return await self._run("RetireFiling", call,
+                               lambda a: filings.retire(self._ctx, a, request))
+
+    # --- datasets ------------------------------------------------------------------
+
+    async def RegisterDataset(self, request: pb.RegisterDatasetRequest,
+                              call: Call) -> pb.Dataset:
+        return await self._run("RegisterDataset", call,
+                               lambda a: catalog.register(self._ctx, a, request))
+
+    async def GetDataset(self, request: pb.GetDatasetRequest, call: Call) -> pb.Dataset:
+        return await self._run("GetDataset", call, lambda a: catalog.get(self._ctx,
+                                                                          request.name))
+
+    async def ListDatasets(self, request: pb.ListDatasetsRequest,
+                           call: Call) -> pb.ListDatasetsResponse:
+        size = page_size(request.page_size, 50, 500)
+        offset = page_offset(request.page_token, "datasets")
+        found = await self._run("ListDatasets", call,
+                                lambda a: catalog.list_page(self._ctx, offset, size + 1))
+        more = len(found) > size
+        return pb.ListDatasetsResponse(datasets=found[:size], next_page_token=(
+            page_token(offset + size, "datasets") if more else ""))
+
+    # --- deployments ---------------------------------------------------------------
+
+    async def CreateDeployment(self, request: pb.CreateDeploymentRequest,
+                               call: Call) -> pb.Deployment:
+        return await self._run("CreateDeployment", call,
+                               lambda a: deployments.create(self._ctx, a, request))
+
+    async def GetDeployment(self, request: pb.GetDeploymentRequest,
+                            call: Call) -> pb.Deployment:
+        return await self._run("GetDeployment", call,
+                               lambda a: deployments.get(self._ctx, request.name))
+
+    async def ListDeployments(self, request: pb.ListDeploymentsRequest,
+                              call: Call) -> pb.ListDeploymentsResponse:
+        model = watch.parse_filter(request.filter)
+        size = page_size(request.page_size, 50, 500)
+        offset = page_offset(request.page_token, request.filter)
+        found = await self._run("ListDeployments", call,
+                                lambda a: deployments.list_all(self._ctx, model))
+        page = found[offset:offset + size]
+        more = len(found) > offset + size
+        return pb.ListDeploymentsResponse(deployments=page, next_page_token=(
+            page_token(offset + size, request.filter) if more else ""))
+
+    async def UpdateDeployment(self, request: pb.UpdateDeploymentRequest,
+                               call: Call) -> pb.Deployment:
+        return await self._run("UpdateDeployment", call,
+                               lambda a: deployments.update(self._ctx, a, request))
+
+    async def PromoteDeployment(self, request: pb.PromoteDeploymentRequest,
+                                call: Call) -> pb.Deployment:
+        return await self._run("PromoteDeployment", call,
+                               lambda a: deployments.promote(self._ctx, a, request))
+
+    async def SetDeploymentCanary(self, request: pb.SetDeploymentCanaryRequest,
+                                  call: Call) -> pb.Deployment:
+        return await self._run("SetDeploymentCanary", call,
+                               lambda a: deployments.set_canary(self._ctx, a, request))
+
+    async def RollbackDeployment(self, request: pb.RollbackDeploymentRequest,
+                                 call: Call) -> pb.Deployment:
+        return await self._run("RollbackDeployment", call,
+                               lambda a: deployments.rollback(self._ctx, a, request))
+
+    async def SuspendDeployment(self, request: pb.SuspendDeploymentRequest,
+                                call: Call) -> pb.Deployment:
+        return await self._run("SuspendDeployment", call,
+                               lambda a: deployments.suspend(self._ctx, a, request))
+
+    async def ResumeDeployment(self, request: pb.ResumeDeploymentRequest,
+                               call: Call) -> pb.Deployment:
+        return await self._run("ResumeDeployment", call,
+                               lambda a: deployments.resume(self._ctx, a, request))
+
+    async def WatchDeployments(self, request: pb.WatchDeploymentsRequest,
+                               call: Call) -> AsyncIterator[pb.WatchDeploymentsResponse]:
+        self._actor("WatchDeployments", call)
+        async for message in watch.watch(self._ctx, request):
+            yield message
+
+    # --- ledgers -------------------------------------------------------------------
+
+    async def ListAuditEvents(self, request: pb.ListAuditEventsRequest,
+                              call: Call) -> pb.ListAuditEventsResponse:
+        ledger = ledger_of(request.parent, "parent")
+        size = page_size(request.page_size, 100, 1000)
+        criteria = listing.parse_event_filter(request.filter)
+        after = page_offset(request.page_token, f"{request.parent}|{request.filter}")
+        events = await self._run("ListAuditEvents", call, lambda a: listing.list_events(
+            self._ctx, ledger, criteria, after, size + 1))
+        more = len(events) > size
+        page = events[:size]
+        token = page_token(page[-1].sequence, f"{request.parent}|{request.filter}") \
+            if more and page else ""
+        return pb.ListAuditEventsResponse(audit_events=page, next_page_token=token)
+
+    async def VerifyLedger(self, request: pb.VerifyLedgerRequest,
+                           call: Call) -> pb.VerifyLedgerResponse:
+        ledger = ledger_of(request.name)
+        return await self._run("VerifyLedger", call,
+                               lambda a: listing.verify(self._ctx, ledger))
+
+    async def PruneLedger(self, request: pb.PruneLedgerRequest,
+                          call: Call) -> pb.PruneLedgerResponse:
+        ledger = ledger_of(request.name)
+        result = await self._run("PruneLedger", call,
+                                 lambda a: self._ctx.ledger.prune(ledger))
+        return pb.PruneLedgerResponse(dropped_segments=result.dropped_segments,
+                                      dropped_events=result.dropped_events)
+
+    async def AppendCallRecords(self, request: pb.AppendCallRecordsRequest,
+                                call: Call) -> pb.AppendCallRecordsResponse:
+        actor, _ = self._actor("AppendCallRecords", call)
+        records = list(request.records)
+        if not records:
+            raise invalid_field("records", "must hold at least one record",
+                                reason="BATCH_EMPTY")
+        if len(records) > MAX_CALL_RECORDS:
+            raise invalid_field("records", f"holds {len(records)}; the limit is "
+                                f"{MAX_CALL_RECORDS}", reason="BATCH_TOO_LARGE")
+        events = []
+        for i, record in enumerate(records):
+            if not record.record_id or len(record.record_id) > 64:
+                raise invalid_field(f"records[{i}].record_id", "must be a unique id of at "
+                                    "most 64 characters", reason="RECORD_ID_REQUIRED")
+            if not record.method or not record.caller:
+                raise invalid_field(f"records[{i}]", "must name the caller and the method",
+                                    reason="CALL_RECORD_INCOMPLETE")
+            record.recorder = actor.subject
+            events.append(EventInput(
+                actor=actor.subject, action="call", target=record.method,
+                details=json_format.MessageToDict(record, preserving_proto_field_name=True),
+                trace_id=record.trace_id, record_id=record.record_id))
+
+        def append(_actor: Actor) -> Any:
+            with self._ctx.db.transaction() as session:
+                return self._ctx.ledger.append(session, CALLS, events)
+
+        result = await asyncio.to_thread(append, actor)
+        last = result.appended[-1].sequence if result.appended else 0
+        return pb.AppendCallRecordsResponse(appended_count=len(result.appended),
+                                            duplicate_count=len(result.duplicates),
+                                            last_sequence=last)
+
+    # --- identities ----------------------------------------------------------------
+
+    async def EnrollSigningKey(self, request: pb.EnrollSigningKeyRequest,
+                               call: Call) -> pb.SigningKey:
+        return await self._run("EnrollSigningKey", call,
+                               lambda a: identities.enroll(self._ctx, a, request))
+
+    async def RevokeToken(self, request: pb.RevokeTokenRequest, call: Call) -> pb.Revocation:
+        return await self._run("RevokeToken", call, lambda a: identities.revoke(
+            self._ctx, self._revocations, a, request))
+
+    async def ListRevocations(self, request: pb.ListRevocationsRequest,
+                              call: Call) -> pb.ListRevocationsResponse:
+        size = page_size(request.page_size, 500, 5000)
+        offset = page_offset(request.page_token, "revocations")
+        found = await self._run("ListRevocations", call, lambda a: identities
+                                .list_revocations(self._ctx, offset, size + 1))
+        more = len(found) > size
+        return pb.ListRevocationsResponse(revocations=found[:size], next_page_token=(
+            page_token(offset + size, "revocations") if more else ""))
+
+    async def GetCallerIdentity(self, request: pb.GetCallerIdentityRequest,
+                                call: Call) -> pb.CallerIdentity:
+        actor, principal = self._actor("GetCallerIdentity", call)
+        key_id = await asyncio.to_thread(identities.active_key_id, self._ctx, actor.subject)
+        reply = pb.CallerIdentity(subject=principal.subject, roles=sorted(principal.roles),
+                                  clearance=principal.level, jti=principal.jti,  # type: ignore[arg-type]
+                                  network_domain=self._ctx.settings.network_domain,  # type: ignore[arg-type]
+                                  signing_key_id=key_id)
+        reply.expire_time.FromDatetime(principal.expires_at)
+        return reply
+
+
+def unknown_ledger(error: UnknownLedger) -> NotFound:
+    return NotFound(str(error), reason="UNKNOWN_LEDGER")

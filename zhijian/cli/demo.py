@@ -1,0 +1,252 @@
+"""The embedded platform's demo identities and the governed filing of the seed model.
+
+``zhijian up`` enrols one identity per role (``--as developer`` and so on), then files
+the seed classify model the way a real version is filed: the developer registers the
+datasets and submits, the validator runs the validation, an admin who is neither signs
+the approval, and the deployment is promoted — every step on the governance ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from zhijian.registry.v1 import registry_service_pb2 as pb
+from zhijian.types.v1 import ai_result_pb2 as types_pb
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class DemoIdentity:
+    name: str  # what --as takes
+    subject: str
+    roles: tuple[str, ...]
+    clearance: str
+    purpose: str
+
+
+DEMO_IDENTITIES = (
+    DemoIdentity("developer", "user:dev.zhang", ("model_developer",), "L3",
+                 "trains, registers and submits model versions"),
+    DemoIdentity("validator", "user:val.wang", ("validator",), "L3",
+                 "runs independent validation"),
+    DemoIdentity("admin", "user:admin.li", ("platform_admin",), "L4",
+                 "approves filings, deploys, suspends"),
+    DemoIdentity("admin2", "user:admin.chen", ("platform_admin",), "L4",
+                 "second approver (high-risk filings need two)"),
+    DemoIdentity("reviewer", "user:rev.zhao", ("reviewer",), "L3",
+                 "reviews AI drafts"),
+    DemoIdentity("business", "user:review-system", ("business_system",), "L3",
+                 "a business system calling the services"),
+    DemoIdentity("sre", "user:sre.sun", ("sre",), "L2", "runs the platform; kill switch"),
+    DemoIdentity("auditor", "user:audit.qian", ("auditor",), "L4", "reads and verifies ledgers"),
+)
+# Platform components act as identities of their own.
+SERVICE_IDENTITIES = ("classify", "classify-model-server")
+
+
+def service_identity_name(component: str) -> str:
+    return f"svc-{component}"
+
+
+def enrol_identities(keys_dir: Path, identities_dir: Path, tokens_dir: Path,
+                     progress: Progress) -> None:
+    """Issue what is missing or expired; write each service's token to a file of its own."""
+    from zhijian.cli.identity import issue_identity
+    from zhijian.identity import IdentityError, IdentitySettings, IssuerKey, LocalIdentity
+
+    settings = IdentitySettings.from_env()
+    IssuerKey.load_or_create(keys_dir)
+    wanted = [(d.name, d.subject, d.roles, d.clearance) for d in DEMO_IDENTITIES] + [
+        (service_identity_name(c), f"svc:{c}", ("service",), "L4") for c in SERVICE_IDENTITIES]
+    issued = []
+    for name, subject, roles, clearance in wanted:
+        try:
+            existing = LocalIdentity.load(identities_dir, name)
+            if not existing.is_expired() and existing.revoked_at is None:
+                continue
+        except IdentityError:
+            pass
+        issue_identity(keys_dir, identities_dir, name, subject, list(roles), clearance, None,
+                       settings)
+        issued.append(name)
+    if issued:
+        progress(f"issued identities: {', '.join(issued)}")
+    tokens_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for component in SERVICE_IDENTITIES:
+        identity = LocalIdentity.load(identities_dir, service_identity_name(component))
+        path = tokens_dir / f"{component}.jwt"
+        path.touch(mode=0o600)
+        path.write_text(identity.token)
+
+
+async def enrol_approver_keys(identities_dir: Path, target: str, progress: Progress) -> None:
+    from zhijian.cli.identity import enrol_signing_key
+    from zhijian.identity import LocalIdentity
+
+    for demo in DEMO_IDENTITIES:
+        identity = LocalIdentity.load(identities_dir, demo.name)
+        if identity.is_approver and not identity.signing_key_enrolled:
+            await enrol_signing_key(identity, target)
+            progress(f"enrolled the signing key of {demo.name} ({demo.subject})")
+
+
+def code_revision() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=5, cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+class GovernedFiling:
+    """Registry calls acting as the demo identities."""
+
+    def __init__(self, stub: object, identities_dir: Path, progress: Progress) -> None:
+        from zhijian.identity import LocalIdentity
+
+        self._stub = stub
+        self._progress = progress
+        self._ids = {d.name: LocalIdentity.load(identities_dir, d.name) for d in DEMO_IDENTITIES}
+
+    def _meta(self, name: str) -> tuple[tuple[str, str], ...]:
+        from zhijian.cli.session import call_metadata
+
+        return call_metadata(self._ids[name])
+
+    async def _call(self, name: str, method: str, request: object, timeout: float = 60) -> object:
+        return await getattr(self._stub, method)(request, metadata=self._meta(name),
+                                                 timeout=timeout)
+
+    async def dataset(self, dataset_id: str, path: Path, display: str, note: str) -> str:
+        import grpc
+
+        request = pb.RegisterDatasetRequest(dataset_id=dataset_id, dataset=pb.Dataset(
+            display_name=display, uri=str(path), source="zhijian seed corpus, written for the "
+            "project (services/classify/corpus)", legal_basis="project's own work; no personal "
+            "data", data_level=types_pb.DATA_LEVEL_L1_PUBLIC, preparation_notes=note,
+            annotation_notes="labelled by the corpus author against the 2017 classification "
+            "catalogue", known_gaps=["invented products; label noise near regulatory "
+                                     "boundaries"]))
+        try:
+            await self._call("developer", "RegisterDataset", request)
+            self._progress(f"  developer registered datasets/{dataset_id}")
+        except grpc.aio.AioRpcError as error:
+            if error.code() != grpc.StatusCode.ALREADY_EXISTS:
+                raise
+        return f"datasets/{dataset_id}"
+
+    async def file_version(self, version: str, train: Path, test: Path) -> pb.Filing:
+        from services.classify.filing import seed_filing
+        from services.classify.settings import MODEL_NAME
+
+        found = await self._call("developer", "ListFilings", pb.ListFilingsRequest(
+            filter=f'identity.model = "{MODEL_NAME}" AND identity.version = "{version}"'))
+        if found.filings:  # type: ignore[attr-defined]
+            filing: pb.Filing = found.filings[0]  # type: ignore[attr-defined]
+            return filing
+        self._progress(f"filing {MODEL_NAME} version {version} the governed way:")
+        suffix = f"v{version}"
+        training = await self.dataset(f"seed-train-{suffix}", train, "seed corpus (training)",
+                                      "80% of the seed corpus, split by text hash")
+        testing = await self.dataset(f"seed-test-{suffix}", test, "seed corpus (held-out test)",
+                                     "20% of the seed corpus, split by text hash")
+        draft = seed_filing(version, developers=[self._ids["developer"].subject],
+                            business_owner="user:biz.owner",
+                            security_officer="user:sec.officer",
+                            training_dataset=training, test_dataset=testing,
+                            code_revision=code_revision())
+        created: pb.Filing = await self._call(  # type: ignore[assignment]
+            "developer", "CreateFiling", pb.CreateFilingRequest(filing=draft))
+        self._progress(f"  [1/4] developer created {created.name} ({created.filing_number})")
+        submitted: pb.Filing = await self._call(  # type: ignore[assignment]
+            "developer", "SubmitFiling", pb.SubmitFilingRequest(name=created.name))
+        self._progress(f"  [2/4] developer submitted it; evidence sha256 "
+                       f"{submitted.evidence_sha256[:16]}… frozen")
+        return submitted
+
+    async def validate(self, filing: pb.Filing, timeout_s: float = 600) -> pb.ValidationRun:
+        run: pb.ValidationRun = await self._call(  # type: ignore[assignment]
+            "validator", "ValidateFiling", pb.ValidateFilingRequest(name=filing.name))
+        self._progress(f"  [3/4] validator started {run.name} …")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while run.state == pb.VALIDATION_RUN_STATE_RUNNING:
+            if loop.time() > deadline:
+                raise TimeoutError(f"validation {run.name} still running after {timeout_s}s")
+            await asyncio.sleep(1.0)
+            run = await self._call(  # type: ignore[assignment]
+                "validator", "GetValidationRun", pb.GetValidationRunRequest(name=run.name))
+        verdict = "passed" if run.passed else "did NOT pass: " + "; ".join(run.failures)
+        self._progress(f"        validation {verdict}" + (f" ({run.error})" if run.error else ""))
+        return run
+
+    async def approve(self, filing: pb.Filing, run: pb.ValidationRun,
+                      approver: str = "admin") -> pb.Filing:
+        from zhijian.identity import approval_statement, sign
+
+        identity = self._ids[approver]
+        statement = approval_statement(filing=filing.name,
+                                       evidence_sha256=filing.evidence_sha256,
+                                       validation_run_sha256=run.record_sha256,
+                                       decision="approve", conditions=[])
+        approved: pb.Filing = await self._call(approver, "ApproveFiling", pb.ApproveFilingRequest(  # type: ignore[assignment]
+            name=filing.name, validation_run=run.name,
+            validation_run_sha256=run.record_sha256,
+            signature=sign(identity.signing_key(), statement),
+            key_id=identity.signing_key_id or ""))
+        self._progress(f"  [4/4] {approver} ({identity.subject}) signed the approval: "
+                       f"{pb.FilingState.Name(approved.state).removeprefix('FILING_STATE_')}")
+        return approved
+
+    async def deploy(self, filing: pb.Filing) -> pb.Deployment:
+        import grpc
+
+        model = filing.identity.model
+        try:
+            await self._call("admin", "CreateDeployment", pb.CreateDeploymentRequest(
+                deployment_id=model, deployment=pb.Deployment(
+                    network_domains=list(filing.classification.network_domains),
+                    fallback_to_last_approved=True)))
+        except grpc.aio.AioRpcError as error:
+            if error.code() != grpc.StatusCode.ALREADY_EXISTS:
+                raise
+        deployment: pb.Deployment = await self._call(  # type: ignore[assignment]
+            "admin", "GetDeployment", pb.GetDeploymentRequest(name=f"deployments/{model}"))
+        if deployment.production.filing != filing.name:
+            deployment = await self._call(  # type: ignore[assignment]
+                "admin", "PromoteDeployment", pb.PromoteDeploymentRequest(
+                    name=f"deployments/{model}", filing=filing.name,
+                    reason="governed filing of the seed model"))
+            self._progress(f"  admin promoted {filing.filing_number} to production of "
+                           f"deployments/{model}")
+        return deployment
+
+
+async def file_seed_model(target: str, identities_dir: Path, version: str, train: Path,
+                          test: Path, progress: Progress) -> pb.Filing:
+    """Idempotent: picks up wherever an earlier start left the filing."""
+    from zhijian.cli.session import open_registry
+
+    async with open_registry(target) as stub:
+        flow = GovernedFiling(stub, identities_dir, progress)
+        filing = await flow.file_version(version, train, test)
+        if filing.state == pb.FILING_STATE_SUBMITTED:
+            run = await flow.validate(filing)
+            if not run.passed:
+                raise RuntimeError(f"the seed model failed validation: {run.failures or run.error}")
+            filing = await flow.approve(filing, run)
+        elif filing.state == pb.FILING_STATE_VALIDATED:
+            runs = await stub.ListValidationRuns(
+                pb.ListValidationRunsRequest(parent=filing.name), metadata=flow._meta("admin"))
+            passed = [r for r in runs.validation_runs if r.passed]
+            filing = await flow.approve(filing, passed[0])
+        if filing.state == pb.FILING_STATE_APPROVED:
+            await flow.deploy(filing)
+        else:
+            progress(f"{filing.name} is {pb.FilingState.Name(filing.state)}: not deployed")
+        return filing

@@ -1,0 +1,636 @@
+"""Which model version may serve a call, as the registry says, decided locally and fail closed.
+
+The registry pushes every deployment change (promotion, canary, suspension, filing state)
+over ``WatchDeployments``; :class:`DeploymentWatcher` keeps the latest state of one
+deployment, falls back to polling ``GetDeployment`` while the stream is down, and refuses
+to decide on state it cannot vouch for. :func:`select_version` is the decision itself, a
+pure function so that every refusal can be tested without a registry.
+
+Services call ``watcher.select(routing_key=request_id)`` before any model call; model
+servers use :func:`loadable_versions` (what to keep in memory) and
+:func:`servable_versions` (what may answer right now). The gateway will use the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import grpc
+from google.protobuf import duration_pb2
+
+from zhijian import metadata as md
+from zhijian.artifacts import ArtifactDigest
+from zhijian.client import open_channel
+from zhijian.config import ConfigError, env_str
+from zhijian.errors import (
+    FailedPrecondition,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+    ZhijianError,
+)
+from zhijian.registry.v1 import registry_service_pb2 as registry_pb
+from zhijian.registry.v1 import registry_service_pb2_grpc as registry_grpc
+from zhijian.types.v1 import ai_result_pb2 as types_pb
+
+log = logging.getLogger("zhijian.serving")
+
+Deployment = registry_pb.Deployment
+DeployedVersion = registry_pb.DeployedVersion
+ChangeListener = Callable[[Deployment | None], None]
+
+# Stable ErrorInfo reasons of a refused selection.
+MODEL_NOT_DEPLOYED: Final = "MODEL_NOT_DEPLOYED"
+MODEL_SUSPENDED: Final = "MODEL_SUSPENDED"
+MODEL_EXPIRED: Final = "MODEL_EXPIRED"
+MODEL_NOT_APPROVED: Final = "MODEL_NOT_APPROVED"
+MODEL_NOT_AUTHORIZED_FOR_DOMAIN: Final = "MODEL_NOT_AUTHORIZED_FOR_DOMAIN"
+SERVING_STATE_UNKNOWN: Final = "SERVING_STATE_UNKNOWN"
+
+# Refusals that are about the filing's state: the ones `fallback_to_last_approved` covers
+# (the proto: "if the production version is suspended or expired, serve previous"). A
+# version not authorized for this domain is not a failure to paper over with an older one.
+_STATE_REASONS: Final = frozenset({MODEL_SUSPENDED, MODEL_EXPIRED, MODEL_NOT_APPROVED})
+
+NETWORK_DOMAINS: Final[Mapping[str, int]] = {
+    "internet": types_pb.NETWORK_DOMAIN_INTERNET,
+    "extranet": types_pb.NETWORK_DOMAIN_EXTRANET,
+    "intranet": types_pb.NETWORK_DOMAIN_INTRANET,
+}
+DEFAULT_REGISTRY_TARGET: Final = "127.0.0.1:50060"
+
+_INITIAL_BACKOFF_S: Final = 0.1
+_MAX_BACKOFF_S: Final = 5.0
+_POLL_TIMEOUT_S: Final = 5.0
+
+
+# ---------------------------------------------------------------------------------------
+# Configuration shared by every process that asks the registry
+# ---------------------------------------------------------------------------------------
+
+def network_domain_from_env(name: str, default: str = "intranet",
+                            env: Mapping[str, str] | None = None) -> int:
+    """The network domain of this listener. Until the gateway exists it is configuration
+    of the process, never something a caller claims."""
+    value = env_str(name, default, env).lower()
+    if value not in NETWORK_DOMAINS:
+        raise ConfigError(f"{name}={value!r} is not a network domain; expected one of "
+                          + ", ".join(NETWORK_DOMAINS))
+    return NETWORK_DOMAINS[value]
+
+
+def network_domain_name(domain: int) -> str:
+    return next((name for name, value in NETWORK_DOMAINS.items() if value == domain),
+                str(domain))
+
+
+def token_file_from_env(env: Mapping[str, str] | None = None) -> Path:
+    raw = env_str("ZHIJIAN_IDENTITY_TOKEN_FILE", "", env)
+    if not raw:
+        raise ConfigError("ZHIJIAN_IDENTITY_TOKEN_FILE is not set: it must name a file "
+                          "holding this process's identity token (a JWT) for the registry")
+    path = Path(raw)
+    if not path.is_file():
+        raise ConfigError(f"ZHIJIAN_IDENTITY_TOKEN_FILE={raw!r} is not a readable file")
+    return path
+
+
+def token_from_file(path: Path) -> Callable[[], str]:
+    """A token source that reads the file on every call, so that a rotated token is used
+    from the next (re)connect on. The file is small and local; reading it is cheap."""
+    def read() -> str:
+        try:
+            token = path.read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise Unauthenticated(f"cannot read the identity token file {path}: "
+                                  f"{error.strerror}", reason="CREDENTIALS_MISSING") from None
+        if not token:
+            raise Unauthenticated(f"the identity token file {path} is empty",
+                                  reason="CREDENTIALS_MISSING")
+        return token
+    return read
+
+
+# ---------------------------------------------------------------------------------------
+# The decision
+# ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Selected:
+    """The version chosen for a call and what the caller must name and respect."""
+
+    model: str
+    version: str
+    filing_id: str
+    filing_number: str
+    max_data_level: types_pb.DataLevel
+    artifacts: tuple[ArtifactDigest, ...]
+    slot: types_pb.ServingSlot
+
+    def model_ref(self) -> types_pb.ModelRef:
+        return types_pb.ModelRef(model=self.model, version=self.version,
+                                 filing_id=self.filing_id, filing_number=self.filing_number,
+                                 slot=self.slot)
+
+    def trailers(self) -> dict[str, str]:
+        return {md.MODEL_VERSION: f"{self.model}/{self.version}", md.FILING_ID: self.filing_id}
+
+
+def filing_id(version: DeployedVersion) -> str:
+    """The id in ``filings/{id}`` (what ModelRef and the trailers carry)."""
+    return version.filing.rsplit("/", 1)[-1]
+
+
+def artifact_digests(version: DeployedVersion) -> tuple[ArtifactDigest, ...]:
+    return tuple(ArtifactDigest(a.path, a.sha256, a.size_bytes) for a in version.artifacts)
+
+
+def artifacts_sha256(artifacts: Iterable[ArtifactDigest]) -> str:
+    """One digest over a version's pinned files (path and hash of each), for display."""
+    digest = hashlib.sha256()
+    for artifact in sorted(artifacts, key=lambda a: a.path):
+        digest.update(f"{artifact.path}\0{artifact.sha256}\n".encode())
+    return digest.hexdigest()
+
+
+def model_name(deployment: Deployment) -> str:
+    return deployment.model or deployment.name.rsplit("/", 1)[-1]
+
+
+def _present(deployment: Deployment, slot: str) -> DeployedVersion | None:
+    if not deployment.HasField(slot):
+        return None
+    version: DeployedVersion = getattr(deployment, slot)
+    return version if version.version else None
+
+
+def _error_metadata(deployment: Deployment, version: DeployedVersion | None) -> dict[str, str]:
+    found = {"model": model_name(deployment)}
+    if version is not None:
+        found.update(version=version.version, filing=filing_id(version))
+    return found
+
+
+def _describe(deployment: Deployment, version: DeployedVersion) -> str:
+    filing = version.filing_number or filing_id(version)
+    return f"{model_name(deployment)} version {version.version} (filing {filing})"
+
+
+def describe(deployment: Deployment | None) -> str:
+    """One line for logs: state and what sits in each slot."""
+    if deployment is None:
+        return "not deployed"
+    parts = [registry_pb.DeploymentState.Name(deployment.state).removeprefix(
+        "DEPLOYMENT_STATE_").lower()]
+    for slot in ("production", "canary", "previous"):
+        version = _present(deployment, slot)
+        if version is not None:
+            state = registry_pb.FilingState.Name(version.filing_state).removeprefix(
+                "FILING_STATE_").lower()
+            weight = f" at {deployment.canary_weight_percent}%" if slot == "canary" else ""
+            parts.append(f"{slot} {version.version} ({version.filing_number or version.filing},"
+                         f" {state}){weight}")
+    return ", ".join(parts)
+
+
+def version_refusal(deployment: Deployment, version: DeployedVersion, *, network_domain: int,
+                    now: float) -> ZhijianError | None:
+    """Why ``version`` may not serve in ``network_domain`` at ``now``, or None.
+
+    The revalidation date is checked here as well as through the filing state, so that an
+    approval lapses on time even if the registry's EXPIRED push never arrives.
+    """
+    meta = _error_metadata(deployment, version)
+    what = _describe(deployment, version)
+    state = version.filing_state
+    if state == registry_pb.FILING_STATE_SUSPENDED:
+        return FailedPrecondition(f"{what} is suspended", reason=MODEL_SUSPENDED, metadata=meta)
+    if state == registry_pb.FILING_STATE_EXPIRED or _expired(version, now):
+        return FailedPrecondition(f"{what} is past its revalidation date",
+                                  reason=MODEL_EXPIRED, metadata=meta)
+    if state != registry_pb.FILING_STATE_APPROVED:
+        return FailedPrecondition(
+            f"{what} is not approved (filing state {registry_pb.FilingState.Name(state)})",
+            reason=MODEL_NOT_APPROVED, metadata=meta)
+    if network_domain not in version.network_domains or \
+            network_domain not in deployment.network_domains:
+        return PermissionDenied(f"{what} is not authorized for the "
+                                f"{network_domain_name(network_domain)} network domain",
+                                reason=MODEL_NOT_AUTHORIZED_FOR_DOMAIN, metadata=meta)
+    return None
+
+
+def _expired(version: DeployedVersion, now: float) -> bool:
+    if not version.HasField("revalidate_time"):
+        return False  # no date to check locally; the filing state is authoritative
+    revalidate = version.revalidate_time.seconds + version.revalidate_time.nanos / 1e9
+    return revalidate <= now
+
+
+def canary_roll(routing_key: str | None) -> int:
+    """0-99: a call goes to the canary if this is below the canary weight. Deterministic
+    per routing key, so a retried request lands on the same version."""
+    if routing_key is None:
+        return random.randrange(100)
+    return int.from_bytes(hashlib.sha256(routing_key.encode()).digest()[:8], "big") % 100
+
+
+def _selected(deployment: Deployment, version: DeployedVersion,
+              slot: types_pb.ServingSlot) -> Selected:
+    return Selected(model=model_name(deployment), version=version.version,
+                    filing_id=filing_id(version), filing_number=version.filing_number,
+                    max_data_level=version.max_data_level, artifacts=artifact_digests(version),
+                    slot=slot)
+
+
+def _production_or_fallback(deployment: Deployment, *, network_domain: int,
+                            now: float) -> Selected:
+    production = _present(deployment, "production")
+    if production is None:
+        raise FailedPrecondition(f"{model_name(deployment)} has no production version",
+                                 reason=MODEL_NOT_DEPLOYED,
+                                 metadata=_error_metadata(deployment, None))
+    refusal = version_refusal(deployment, production, network_domain=network_domain, now=now)
+    if refusal is None:
+        return _selected(deployment, production, types_pb.SERVING_SLOT_PRODUCTION)
+    previous = _present(deployment, "previous")
+    if deployment.fallback_to_last_approved and previous is not None \
+            and refusal.reason in _STATE_REASONS \
+            and version_refusal(deployment, previous, network_domain=network_domain,
+                                now=now) is None:
+        return _selected(deployment, previous, types_pb.SERVING_SLOT_FALLBACK)
+    raise refusal
+
+
+def select_version(deployment: Deployment | None, *, network_domain: int, now: float,
+                   routing_key: str | None = None) -> Selected:
+    """The version that serves a call, or the refusal as a canonical error."""
+    if deployment is None:
+        raise FailedPrecondition("the model is not deployed", reason=MODEL_NOT_DEPLOYED)
+    if deployment.state == registry_pb.DEPLOYMENT_STATE_SUSPENDED:
+        reason = f": {deployment.suspend_reason}" if deployment.suspend_reason else ""
+        raise FailedPrecondition(f"the deployment of {model_name(deployment)} is suspended"
+                                 + reason, reason=MODEL_SUSPENDED,
+                                 metadata=_error_metadata(deployment,
+                                                          _present(deployment, "production")))
+    canary = _present(deployment, "canary")
+    if canary is not None and canary_roll(routing_key) < deployment.canary_weight_percent \
+            and version_refusal(deployment, canary, network_domain=network_domain,
+                                now=now) is None:
+        return _selected(deployment, canary, types_pb.SERVING_SLOT_CANARY)
+    # A canary that may not serve takes none of the traffic: production answers instead.
+    return _production_or_fallback(deployment, network_domain=network_domain, now=now)
+
+
+def servable_versions(deployment: Deployment | None, *, network_domain: int,
+                      now: float) -> dict[str, DeployedVersion]:
+    """Every version :func:`select_version` could return now, by version: what a model
+    server may answer with (it is the last line of defence, whatever a caller asks)."""
+    if deployment is None or deployment.state == registry_pb.DEPLOYMENT_STATE_SUSPENDED:
+        return {}
+    found: dict[str, DeployedVersion] = {}
+    try:
+        chosen = _production_or_fallback(deployment, network_domain=network_domain, now=now)
+        found[chosen.version] = _slot_version(deployment, chosen.slot)
+    except ZhijianError:
+        pass
+    canary = _present(deployment, "canary")
+    if canary is not None and deployment.canary_weight_percent > 0 and version_refusal(
+            deployment, canary, network_domain=network_domain, now=now) is None:
+        found[canary.version] = canary
+    return found
+
+
+def _slot_version(deployment: Deployment, slot: types_pb.ServingSlot) -> DeployedVersion:
+    return deployment.previous if slot == types_pb.SERVING_SLOT_FALLBACK else \
+        deployment.production
+
+
+def loadable_versions(deployment: Deployment | None, *, network_domain: int,
+                      now: float) -> dict[str, DeployedVersion]:
+    """Versions a model server should hold in memory: production, canary (whatever its
+    weight, so ramping it up is instant) and, with fallback on, previous, each only if its
+    filing is approved, unexpired and authorized for the domain. A suspended deployment
+    keeps its versions loaded so that resuming it is instant; it serves none of them."""
+    if deployment is None:
+        return {}
+    slots = ["production", "canary"] + (["previous"] if deployment.fallback_to_last_approved
+                                        else [])
+    found: dict[str, DeployedVersion] = {}
+    for slot in slots:
+        version = _present(deployment, slot)
+        if version is not None and version_refusal(
+                deployment, version, network_domain=network_domain, now=now) is None:
+            found.setdefault(version.version, version)
+    return found
+
+
+# ---------------------------------------------------------------------------------------
+# The watcher
+# ---------------------------------------------------------------------------------------
+
+class _DeadStream(Exception):
+    """No message, not even a heartbeat, for two heartbeat intervals."""
+
+
+@dataclass
+class _State:
+    deployment: Deployment | None = None
+    received: bool = False
+    last_confirmed: float | None = None  # clock() of the last message or successful poll
+    revision: int = 0
+    listeners: list[ChangeListener] = field(default_factory=list)
+
+
+class DeploymentWatcher:
+    """The registry's latest word on one deployment, pushed, polled as a fallback.
+
+    ``select()`` decides from it; state never received, or not confirmed for
+    ``max_staleness_s``, is refused as ``UNAVAILABLE`` / ``SERVING_STATE_UNKNOWN``: a
+    suspension that cannot reach us must not leave a version serving.
+    """
+
+    def __init__(self, target: str, deployment: str, *, token: Callable[[], str],
+                 network_domain: int, poll_interval_s: float = 1.0,
+                 heartbeat_interval_s: float = 1.0, max_staleness_s: float = 10.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._target = target
+        self._deployment = deployment
+        self._name = f"deployments/{deployment}"
+        self._token = token
+        self.network_domain = network_domain
+        self._poll_interval_s = poll_interval_s
+        self._heartbeat_interval_s = heartbeat_interval_s
+        # Two missed heartbeats, plus half an interval of slack for scheduling jitter.
+        self._dead_after_s = 2.5 * heartbeat_interval_s
+        self._max_staleness_s = max_staleness_s
+        self._clock = clock
+        self._state = _State()
+        self._stream_up = False
+        self._channel: grpc.aio.Channel | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stream_down: asyncio.Event | None = None
+        self._first_state: asyncio.Event | None = None
+
+    # --- what callers read -------------------------------------------------------------
+
+    @property
+    def deployment(self) -> Deployment | None:
+        return self._state.deployment
+
+    @property
+    def revision(self) -> int:
+        return self._state.revision
+
+    @property
+    def last_confirmed(self) -> float | None:
+        return self._state.last_confirmed
+
+    @property
+    def stream_connected(self) -> bool:
+        return self._stream_up
+
+    def fresh(self) -> bool:
+        confirmed = self._state.last_confirmed
+        return self._state.received and confirmed is not None and \
+            self._clock() - confirmed <= self._max_staleness_s
+
+    def check_fresh(self) -> None:
+        if not self._state.received or self._state.last_confirmed is None:
+            raise Unavailable(f"no serving state for {self._deployment} from the registry yet",
+                              reason=SERVING_STATE_UNKNOWN, metadata={"model": self._deployment})
+        age = self._clock() - self._state.last_confirmed
+        if age > self._max_staleness_s:
+            raise Unavailable(f"the serving state of {self._deployment} was last confirmed "
+                              f"{age:.1f}s ago (limit {self._max_staleness_s:.1f}s); the "
+                              "registry is unreachable", reason=SERVING_STATE_UNKNOWN,
+                              metadata={"model": self._deployment})
+
+    def select(self, routing_key: str | None = None) -> Selected:
+        self.check_fresh()
+        return select_version(self._state.deployment, network_domain=self.network_domain,
+                              now=self._clock(), routing_key=routing_key)
+
+    def servable(self) -> dict[str, DeployedVersion]:
+        """:func:`servable_versions` over the latest state; empty when it is stale."""
+        if not self.fresh():
+            return {}
+        return servable_versions(self._state.deployment, network_domain=self.network_domain,
+                                 now=self._clock())
+
+    def on_change(self, callback: ChangeListener) -> None:
+        """Call ``callback(deployment)`` (on the watcher's loop) after every change."""
+        self._state.listeners.append(callback)
+
+    async def wait_for_state(self, timeout_s: float) -> bool:
+        if self._first_state is None:
+            raise RuntimeError("start() the watcher first")
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._first_state.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        # Control-plane traffic: a span per poll or a day-long stream span would drown the
+        # business traces, so this channel is not traced.
+        self._channel = open_channel(self._target, traced=False)
+        self._stream_down = asyncio.Event()
+        self._stream_down.set()
+        self._first_state = asyncio.Event()
+        stub = registry_grpc.RegistryServiceStub(self._channel)
+        self._tasks = [asyncio.create_task(self._stream_forever(stub), name="watch-stream"),
+                       asyncio.create_task(self._poll_while_down(stub), name="watch-poll")]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+
+    # --- stream ------------------------------------------------------------------------
+
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        return ((md.AUTHORIZATION, f"Bearer {self._token()}"),)
+
+    def _request(self) -> registry_pb.WatchDeploymentsRequest:
+        heartbeat = duration_pb2.Duration()
+        heartbeat.FromNanoseconds(int(self._heartbeat_interval_s * 1e9))
+        return registry_pb.WatchDeploymentsRequest(
+            filter=f'model = "{self._deployment}"', after_revision=self._state.revision,
+            heartbeat_interval=heartbeat)
+
+    async def _stream_forever(self, stub: registry_grpc.RegistryServiceStub) -> None:
+        backoff = _INITIAL_BACKOFF_S
+        while True:
+            delivered = False
+            try:
+                delivered = await self._stream_once(stub)
+                problem = "the registry ended the stream"
+            except _DeadStream:
+                problem = f"no heartbeat for {self._dead_after_s:.1f}s"
+            except grpc.aio.AioRpcError as error:
+                problem = f"{error.code().name}: {error.details()}"
+            except ZhijianError as error:  # the token could not be read
+                problem = error.message
+            self._set_stream_up(False, problem)
+            if delivered:
+                backoff = _INITIAL_BACKOFF_S
+            # Jitter, so that every subscriber does not hit a restarted registry at once.
+            await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
+            backoff = min(backoff * 2, _MAX_BACKOFF_S)
+
+    async def _stream_once(self, stub: registry_grpc.RegistryServiceStub) -> bool:
+        call = stub.WatchDeployments(self._request(), metadata=self._metadata())
+        delivered = False
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(self._dead_after_s):
+                        message = await call.read()
+                except TimeoutError:
+                    raise _DeadStream() from None
+                if message is grpc.aio.EOF:
+                    return delivered
+                delivered = True
+                self._set_stream_up(True)
+                self._apply_message(message)
+        finally:
+            call.cancel()
+
+    def _set_stream_up(self, up: bool, problem: str = "") -> None:
+        if up != self._stream_up:
+            if up:
+                log.info("watching %s on the registry at %s", self._name, self._target)
+            else:
+                log.warning("watch of %s lost (%s); polling every %.1fs while reconnecting",
+                            self._name, problem, self._poll_interval_s)
+        self._stream_up = up
+        if self._stream_down is not None:
+            if up:
+                self._stream_down.clear()
+            else:
+                self._stream_down.set()
+
+    def _apply_message(self, message: registry_pb.WatchDeploymentsResponse) -> None:
+        mine = next((d for d in message.deployments if self._is_mine(d)), None)
+        current = self._state.deployment
+        if message.type == registry_pb.WATCH_EVENT_TYPE_SNAPSHOT or (
+                message.type == registry_pb.WATCH_EVENT_TYPE_CHANGED and mine is not None):
+            current = mine  # a snapshot without ours means it is gone
+        elif message.type == registry_pb.WATCH_EVENT_TYPE_DELETED and mine is not None:
+            current = None
+        # Messages arrive in order, so even a heartbeat's revision is safe to resume from.
+        self._state.revision = max(self._state.revision, message.revision)
+        self._confirm(current)
+
+    def _is_mine(self, deployment: Deployment) -> bool:
+        return deployment.name == self._name or (not deployment.name
+                                                 and deployment.model == self._deployment)
+
+    # --- polling -----------------------------------------------------------------------
+
+    async def _poll_while_down(self, stub: registry_grpc.RegistryServiceStub) -> None:
+        assert self._stream_down is not None
+        failing = False
+        while True:
+            await self._stream_down.wait()
+            try:
+                await self._poll_once(stub)
+                failing = False
+            except (grpc.aio.AioRpcError, ZhijianError) as error:
+                if not failing:  # once per outage, not once a second
+                    log.warning("polling %s failed: %s", self._name, _describe_error(error))
+                failing = True
+            await asyncio.sleep(self._poll_interval_s)
+
+    async def _poll_once(self, stub: registry_grpc.RegistryServiceStub) -> None:
+        try:
+            deployment = await stub.GetDeployment(
+                registry_pb.GetDeploymentRequest(name=self._name), metadata=self._metadata(),
+                timeout=min(_POLL_TIMEOUT_S, max(self._poll_interval_s, 1.0)))
+        except grpc.aio.AioRpcError as error:
+            if error.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            found: Deployment | None = None
+        else:
+            found = deployment
+        if self._stream_up:
+            return  # the stream answered meanwhile and is the fresher source
+        held = self._state.deployment
+        if found is not None and held is not None and found.revision < held.revision:
+            return  # an older read than what we hold (a lagging replica, say)
+        if found is not None:
+            self._state.revision = max(self._state.revision, found.revision)
+        self._confirm(found)
+
+    # --- applying state ----------------------------------------------------------------
+
+    def _confirm(self, deployment: Deployment | None) -> None:
+        changed = not self._state.received or deployment != self._state.deployment
+        self._state.deployment = deployment
+        self._state.received = True
+        self._state.last_confirmed = self._clock()
+        if self._first_state is not None:
+            self._first_state.set()
+        if changed:
+            self._notify(deployment)
+
+    def _notify(self, deployment: Deployment | None) -> None:
+        for listener in list(self._state.listeners):
+            try:
+                listener(deployment)
+            except Exception:
+                log.exception("a deployment change listener failed")
+
+
+def _describe_error(error: grpc.aio.AioRpcError | ZhijianError) -> str:
+    if isinstance(error, ZhijianError):
+        return error.message
+    return f"{error.code().name}: {error.details()}"
+
+
+class ThreadedWatcher:
+    """A :class:`DeploymentWatcher` on an event loop of its own thread, for processes
+    whose request handlers are threads (BentoML model servers): the watch must keep
+    running whatever the request traffic does. Reads are plain attribute reads."""
+
+    def __init__(self, watcher: DeploymentWatcher) -> None:
+        self.watcher = watcher
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
+                                        name="zhijian-deployment-watcher")
+
+    def start(self, wait_for_state_s: float = 0.0) -> bool:
+        """Start watching; with ``wait_for_state_s``, block until the first state arrives
+        or the time is up. True if state has arrived."""
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.watcher.start(), self._loop).result(10)
+        if wait_for_state_s <= 0:
+            return False
+        return asyncio.run_coroutine_threadsafe(
+            self.watcher.wait_for_state(wait_for_state_s), self._loop).result()
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        if not self._thread.is_alive():
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self.watcher.close(), self._loop).result(timeout_s)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout_s)
