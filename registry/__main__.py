@@ -30,6 +30,9 @@ def build_context(settings: RegistrySettings) -> RegistryContext:
                     segment_size=settings.segment_size,
                     retention_s={"governance": settings.governance_retention_s,
                                  "calls": settings.calls_retention_s})
+    for name in ("governance", "calls"):
+        # Catch the signed tip up with what committed before a crash.
+        ledger.refresh_witness(name)
     return RegistryContext(db=db, ledger=ledger, store=ModelStore(settings.tracking_uri),
                            settings=settings)
 

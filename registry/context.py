@@ -111,6 +111,8 @@ def _after_commit(session: Session, callback: Callable[[], None]) -> None:
     def fire(_session: Session) -> None:
         callback()
 
+    # Not once=True: a released savepoint fires after_commit too, before the real commit;
+    # an extra poke only makes subscribers re-read, a missing one would delay them.
     if not session.info.get("poke_registered"):
         session.info["poke_registered"] = True
-        event.listen(session, "after_commit", fire, once=True)
+        event.listen(session, "after_commit", fire)

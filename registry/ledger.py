@@ -441,7 +441,7 @@ class Ledger:
             last_sequence=head.sequence, last_sha256=head.sha256, segment=head.segment,
             segment_first_sequence=head.segment_first,
         ).execution_options(synchronize_session=False))
-        self._witness_after_commit(session, ledger)
+        self._witness_after_commit(session, ledger, head.sequence, head.sha256)
         return AppendResult(appended, duplicates)
 
     def _require_signing(self) -> None:
@@ -478,52 +478,85 @@ class Ledger:
 
     # --- witness -------------------------------------------------------------------------
 
-    def _witness_after_commit(self, session: Session, ledger: str) -> None:
+    def _witness_after_commit(self, session: Session, ledger: str, sequence: int,
+                              sha256: str) -> None:
+        """Note the new tip; it is written once the transaction commits.
+
+        The commit hook touches no database: it runs while the committing session still
+        holds its pooled connection, and asking the pool for another one there can starve
+        it under load. So what the hook needs is settled here, inside the transaction."""
         info = session.info
         if not info.get(self._hooked_key):
             info[self._hooked_key] = True
             event.listen(session, "after_commit", self._after_commit)
-            event.listen(session, "after_rollback", self._after_rollback)
-        info.setdefault(self._pending_key, set()).add(ledger)
+            event.listen(session, "after_soft_rollback", self._after_rollback)
+        pending: dict[str, tuple[int, str] | None] = info.setdefault(self._pending_key, {})
+        if ledger not in pending:
+            contradiction = self._witness_contradiction(session, ledger)
+            if contradiction:
+                log.error("ledger %s: %s; the witness is left as evidence", ledger,
+                          contradiction)
+                pending[ledger] = None
+                return
+        elif pending[ledger] is None:
+            return
+        pending[ledger] = (sequence, sha256)
 
     def _after_commit(self, session: Session) -> None:
-        for ledger in sorted(session.info.pop(self._pending_key, ())):
+        root = session.get_transaction()
+        if root is not None and root.is_active:
+            return  # a savepoint was released; the real commit is still to come
+        pending = session.info.pop(self._pending_key, {})
+        for ledger, tip in sorted(pending.items()):
+            if tip is None:
+                continue
             try:
-                self.refresh_witness(ledger)
+                self._advance_witness(ledger, *tip)
             except Exception:
                 # The act is committed; a witness that lags is tolerated by design.
                 log.exception("ledger %s: witness not updated; it lags until the next commit",
                               ledger)
 
-    def _after_rollback(self, session: Session) -> None:
+    def _after_rollback(self, session: Session, _transaction: Any) -> None:
+        # Any rollback, a savepoint's too, may have undone a noted tip: forget them all. A
+        # witness left behind is harmless; one ahead of the database would be an alarm.
         session.info.pop(self._pending_key, None)
 
     def refresh_witness(self, ledger: str) -> None:
-        """Bring the witness file up to the committed head. Runs after every commit that
-        appended; call it at start-up too, to catch up after a crash.
-
-        It never advances over a witness the database contradicts: that witness is the
-        evidence of a rewrite or truncation and must survive until someone looks."""
+        """Bring the witness up to the committed head: for start-up, to catch up after a
+        crash between a commit and its witness write."""
         check_ledger(ledger)
+        with self._db.read() as session:
+            head = session.get(LedgerHeadRow, ledger)
+            if head is None or head.last_sequence == 0:
+                return
+            sequence, sha256 = head.last_sequence, head.last_sha256
+            contradiction = self._witness_contradiction(session, ledger)
+        if contradiction:
+            log.error("ledger %s: %s; the witness is left as evidence", ledger, contradiction)
+            return
+        self._advance_witness(ledger, sequence, sha256)
+
+    def _witness_contradiction(self, session: Session, ledger: str) -> str:
+        """Why the witness on disk must not be replaced, or "". A witness the database
+        contradicts is the evidence of a rewrite or truncation: moving it on to the
+        rewritten tip would launder exactly what it exists to expose."""
+        try:
+            current = self._load_witness(ledger)
+        except WitnessError as error:
+            return str(error)
+        return "" if current is None else _contradiction(session, ledger, current)
+
+    def _advance_witness(self, ledger: str, sequence: int, sha256: str) -> None:
         with self._witness_lock(ledger):
             try:
                 current = self._load_witness(ledger)
             except WitnessError as error:
                 log.error("ledger %s: %s; left in place as evidence", ledger, error)
                 return
-            with self._db.read() as session:
-                head = session.get(LedgerHeadRow, ledger)
-                if head is None or head.last_sequence == 0:
-                    return
-                sequence, sha256 = head.last_sequence, head.last_sha256
-                if current is not None:
-                    if sequence <= current.sequence:
-                        return
-                    contradiction = _contradiction(session, ledger, current)
-                    if contradiction:
-                        log.error("ledger %s: %s; witness not advanced", ledger, contradiction)
-                        return
-            self._write_witness(ledger, sequence, sha256)
+            # Committers finish in any order; only a later tip replaces the witness.
+            if current is None or sequence > current.sequence:
+                self._write_witness(ledger, sequence, sha256)
 
     @contextmanager
     def _witness_lock(self, ledger: str) -> Iterator[None]:
@@ -804,10 +837,16 @@ def _closing_digest(session: Session, ledger: str, segment: int) -> str:
     tombstone if retention dropped it while this segment was still open."""
     if segment < 1:
         return GENESIS_SHA256
-    checkpoint = session.get(LedgerCheckpointRow, (ledger, segment))
+    # Core selects, not Session.get: a prune in this same transaction deletes checkpoints
+    # with Core statements that the identity map would not notice.
+    checkpoint = session.execute(select(_CHECKPOINTS).where(
+        LedgerCheckpointRow.ledger == ledger, LedgerCheckpointRow.segment == segment,
+    )).one_or_none()
     if checkpoint is not None:
         return _digest(_pick(checkpoint, _CHECKPOINT_FIELDS))
-    tombstone = session.get(LedgerTombstoneRow, (ledger, segment))
+    tombstone = session.execute(select(_TOMBSTONES).where(
+        LedgerTombstoneRow.ledger == ledger, LedgerTombstoneRow.segment == segment,
+    )).one_or_none()
     if tombstone is not None:
         return _digest(_pick(tombstone, _TOMBSTONE_FIELDS))
     return GENESIS_SHA256  # the ledger is already damaged; verify says where

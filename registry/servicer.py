@@ -287,6 +287,9 @@ class RegistryServicer:
             if not record.method or not record.caller:
                 raise invalid_field(f"records[{i}]", "must name the caller and the method",
                                     reason="CALL_RECORD_INCOMPLETE")
+            if len(record.trace_id) > 32 or len(record.method) > 200 or len(record.caller) > 200:
+                raise invalid_field(f"records[{i}]", "trace_id is at most 32 hex characters, "
+                                    "method and caller at most 200", reason="CALL_RECORD_INVALID")
             record.recorder = actor.subject
             events.append(EventInput(
                 actor=actor.subject, action="call", target=record.method,

@@ -376,6 +376,7 @@ class DeploymentWatcher:
         self._clock = clock
         self._state = _State()
         self._stream_up = False
+        self._failure_logged = False
         self._channel: grpc.aio.Channel | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stream_down: asyncio.Event | None = None
@@ -488,6 +489,9 @@ class DeploymentWatcher:
                 problem = f"{error.code().name}: {error.details()}"
             except ZhijianError as error:  # the token could not be read
                 problem = error.message
+            except Exception as error:  # never let a surprise end the watch for good
+                log.exception("watch of %s failed unexpectedly", self._name)
+                problem = type(error).__name__
             self._set_stream_up(False, problem)
             if delivered:
                 backoff = _INITIAL_BACKOFF_S
@@ -514,12 +518,14 @@ class DeploymentWatcher:
             call.cancel()
 
     def _set_stream_up(self, up: bool, problem: str = "") -> None:
-        if up != self._stream_up:
-            if up:
-                log.info("watching %s on the registry at %s", self._name, self._target)
-            else:
-                log.warning("watch of %s lost (%s); polling every %.1fs while reconnecting",
-                            self._name, problem, self._poll_interval_s)
+        if up and not self._stream_up:
+            log.info("watching %s on the registry at %s", self._name, self._target)
+        elif not up and (self._stream_up or not self._failure_logged):
+            # On losing the stream, and on the very first failure (a bad token or address
+            # at start-up), not on every retry of an outage.
+            log.warning("watch of %s is down (%s); polling every %.1fs while reconnecting",
+                        self._name, problem, self._poll_interval_s)
+            self._failure_logged = True
         self._stream_up = up
         if self._stream_down is not None:
             if up:
@@ -557,6 +563,8 @@ class DeploymentWatcher:
                 if not failing:  # once per outage, not once a second
                     log.warning("polling %s failed: %s", self._name, _describe_error(error))
                 failing = True
+            except Exception:
+                log.exception("polling %s failed unexpectedly", self._name)
             await asyncio.sleep(self._poll_interval_s)
 
     async def _poll_once(self, stub: registry_grpc.RegistryServiceStub) -> None:

@@ -192,7 +192,6 @@ class VersionPool:
         self._queued = False
 
     def reconcile(self, deployment: Deployment | None) -> None:
-        log.info("%s: %s", MODEL_NAME, describe(deployment))
         wanted = loadable_versions(deployment, network_domain=self.network_domain,
                                    now=time.time())
         for deployed in wanted.values():
@@ -292,11 +291,13 @@ class ClassifyModelServer:
         self.domain = settings.network_domain
         self.pool = VersionPool(settings.network_domain)
         # Loaded before BentoML reports ready, so the first calls do not meet MODEL_LOADING.
-        self.pool.reconcile(fetch_deployment(settings, STARTUP_REGISTRY_WAIT_S))
+        initial = fetch_deployment(settings, STARTUP_REGISTRY_WAIT_S)
+        log.info("registry says %s: %s", MODEL_NAME, describe(initial))
+        self.pool.reconcile(initial)
         self.watch = ThreadedWatcher(DeploymentWatcher(
             settings.registry_target, settings.model_name,
             token=token_from_file(settings.token_file), network_domain=settings.network_domain))
-        self.watch.watcher.on_change(lambda _: self.pool.request_reconcile(self.watch))
+        self.watch.watcher.on_change(self._changed)
         if not self.watch.start(wait_for_state_s=FIRST_WATCH_STATE_WAIT_S):
             log.error("no serving state from the registry at %s yet; every item is refused "
                       "with %s until it arrives", settings.registry_target,
@@ -304,6 +305,11 @@ class ClassifyModelServer:
         self._stop = threading.Event()
         threading.Thread(target=self._reconcile_periodically, daemon=True,
                          name="model-reconcile").start()
+
+    def _changed(self, deployment: Deployment | None) -> None:
+        # On the watcher's loop: log and hand over; loading must not stall the watch.
+        log.info("registry says %s: %s", MODEL_NAME, describe(deployment))
+        self.pool.request_reconcile(self.watch)
 
     def _reconcile_periodically(self) -> None:
         while not self._stop.wait(RECONCILE_INTERVAL_S):

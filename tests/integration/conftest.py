@@ -33,6 +33,10 @@ class Platform:
         return f"127.0.0.1:{self.env['ZHIJIAN_CLASSIFY_GRPC_PORT']}"
 
     @property
+    def registry_target(self) -> str:
+        return f"127.0.0.1:{self.env['ZHIJIAN_REGISTRY_GRPC_PORT']}"
+
+    @property
     def model_server_url(self) -> str:
         return f"http://127.0.0.1:{self.env['ZHIJIAN_CLASSIFY_MODEL_SERVER_PORT']}"
 
@@ -79,6 +83,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         "ZHIJIAN_HOME": str(home),
         "ZHIJIAN_SINK_PORT": str(free_port()),
         "ZHIJIAN_MLFLOW_PORT": str(free_port()),
+        "ZHIJIAN_REGISTRY_GRPC_PORT": str(free_port()),
+        "ZHIJIAN_REGISTRY_METRICS_PORT": str(free_port()),
+        # Expiry and reconciliation run often, so tests see their effect quickly.
+        "ZHIJIAN_REGISTRY_RECONCILE_INTERVAL_S": "1",
         "ZHIJIAN_CLASSIFY_MODEL_SERVER_PORT": str(free_port()),
         "ZHIJIAN_CLASSIFY_GRPC_PORT": str(free_port()),
         "ZHIJIAN_CLASSIFY_METRICS_PORT": str(free_port()),
@@ -86,7 +94,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         "ZHIJIAN_CLASSIFY_MAX_TEXT_CHARS": "500",
     }
     for key in ("MLFLOW_TRACKING_URI", "OTEL_EXPORTER_OTLP_ENDPOINT",
-                "ZHIJIAN_CLASSIFY_MODEL_VERSION"):
+                "ZHIJIAN_CLASSIFY_MODEL_VERSION", "ZHIJIAN_REGISTRY_DATABASE_URL",
+                "ZHIJIAN_REGISTRY_TARGET", "ZHIJIAN_AS", "ZHIJIAN_KEYS_DIR",
+                "ZHIJIAN_IDENTITIES_DIR"):
         env.pop(key, None)
     with (home / "up.log").open("wb") as up_log:
         process = subprocess.Popen([ZHIJIAN, "up"], env=env, stdout=up_log, stderr=up_log,
@@ -106,6 +116,6 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             raise
         leftovers = [pid for pid in pids if pid_alive(pid)]
         assert not leftovers, f"processes still running after Ctrl-C: {leftovers}"
-        assert len(pids) >= 5, "expected sink, MLflow, BentoML (+ worker) and classify"
+        assert len(pids) >= 6, "expected sink, MLflow, registry, BentoML (+ worker), classify"
         assert process.returncode == 0, platform.log_tail()
         assert not (home / "run" / "state.json").exists()

@@ -7,9 +7,9 @@ what that identity may do; the CLI prepares requests, signs approvers' decisions
 their own key, and renders the answers.
 
 The first part of this module is the plumbing the ``deploy`` and ``audit`` groups share
-(running an action as an identity, pagination, exit codes). Imports of gRPC, asyncio's
-event loop users and the generated code happen inside handlers: building the parser must
-stay cheap for every other command.
+(running an action as an identity, pagination, exit codes). gRPC, asyncio and the
+generated code are imported inside handlers: building the parser must stay cheap for
+every other command.
 """
 
 from __future__ import annotations
@@ -299,7 +299,8 @@ def state_clause(text: str) -> str:
 
     name = text.strip().upper()
     name = name if name.startswith("FILING_STATE_") else "FILING_STATE_" + name
-    states = [s for s in pb.FilingState.keys() if not s.endswith("_UNSPECIFIED")]
+    states = [v.name for v in pb.FilingState.DESCRIPTOR.values
+              if not v.name.endswith("_UNSPECIFIED")]
     if name not in states:
         known = ", ".join(s.removeprefix("FILING_STATE_").lower() for s in states)
         raise CommandError(f"unknown filing state {text!r}; states: {known}")
@@ -495,12 +496,18 @@ def build_statement(build: Callable[[], bytes], filing: pb.Filing) -> bytes:
 
 
 async def chosen_run(registry: Registry, filing: str, run_arg: str | None) -> pb.ValidationRun:
-    """The run named by ``--run``, else the newest passed one (runs list newest first)."""
+    """The run named by ``--run``, else the newest passed one (runs list newest first).
+    A named run that did not pass is left for the registry to refuse, with its reason."""
+    from zhijian.cli.render import run_verdict
     from zhijian.registry.v1 import registry_service_pb2 as pb
 
     if run_arg:
-        return await registry.call(registry.stub.GetValidationRun,
-                                   pb.GetValidationRunRequest(name=run_name(filing, run_arg)))
+        named = await registry.call(registry.stub.GetValidationRun,
+                                    pb.GetValidationRunRequest(name=run_name(filing, run_arg)))
+        if not named.record_sha256:  # unfinished or failed: it has no results to sign
+            raise CommandError(f"{named.name} is {run_verdict(named)}; a decision relies on "
+                               "a passed validation run", EXIT_REFUSED)
+        return named
     runs = registry.pages(registry.stub.ListValidationRuns,
                           pb.ListValidationRunsRequest(parent=filing), "validation_runs")
     async for candidate in runs:

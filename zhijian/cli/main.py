@@ -71,9 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench_classify.add_argument("--concurrency", type=int, default=32)
     _add_json(bench_classify)
 
+    from zhijian.cli.audit import add_audit_commands
+    from zhijian.cli.deploy import add_deploy_commands
+    from zhijian.cli.filing import add_filing_commands
     from zhijian.cli.identity import add_identity_commands
 
     add_identity_commands(commands)
+    add_filing_commands(commands)
+    add_deploy_commands(commands)
+    add_audit_commands(commands)
     return parser
 
 

@@ -8,6 +8,7 @@ compare by eye; the full values are in every command's ``--json`` output.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -271,10 +272,9 @@ def _classification_section(classification: pb.Classification) -> list[str]:
 
 
 def _compact_signature(text: str) -> str:
-    try:
+    # Malformed JSON is shown as given: it is evidence either way.
+    with contextlib.suppress(ValueError):
         text = json.dumps(json.loads(text), ensure_ascii=False, separators=(",", ":"))
-    except ValueError:
-        pass  # shown as given: it is evidence, even if malformed
     return text if len(text) <= SIGNATURE_CHARS else text[:SIGNATURE_CHARS] + "…"
 
 
@@ -295,7 +295,7 @@ def _dataset_lines(use: pb.DatasetUse) -> list[str]:
     head = f"{purpose}  {use.dataset}"
     if not snapshot.sha256:  # a DRAFT filing: the snapshot is taken at submission
         return [f"{head}  (not frozen until submission)"]
-    return [f"{head}  {snapshot.display_name!r}  sha256 {short_hash(snapshot.sha256)}  "
+    return [f'{head}  "{snapshot.display_name}"  sha256 {short_hash(snapshot.sha256)}  '
             f"{snapshot.record_count:,} records  {data_level(snapshot.data_level)}",
             f"  source: {_or_none(snapshot.source)} · legal basis: "
             f"{_or_none(snapshot.legal_basis)}"]
@@ -305,9 +305,12 @@ def _datasets_section(datasets: Sequence[pb.DatasetUse]) -> list[str]:
     return _section("6. Datasets", [line for use in datasets for line in _dataset_lines(use)])
 
 
+_COMPARISONS: dict[int, str] = {pb.COMPARISON_GREATER_OR_EQUAL: ">=",
+                                pb.COMPARISON_LESS_OR_EQUAL: "<="}
+
+
 def comparison(value: int) -> str:
-    return {pb.COMPARISON_GREATER_OR_EQUAL: ">=", pb.COMPARISON_LESS_OR_EQUAL: "<="}.get(
-        value, "?")
+    return _COMPARISONS.get(value, "?")
 
 
 def threshold_text(threshold: pb.MetricThreshold) -> str:
@@ -373,9 +376,13 @@ def _approvals_section(filing: pb.Filing) -> list[str]:
     return _section(f"10. Approvals ({approval_progress(filing)})", lines)
 
 
+def _from_state(value: int) -> str:
+    return "created" if value == pb.FILING_STATE_UNSPECIFIED else filing_state(value)
+
+
 def _history_section(history: Sequence[pb.StateChange]) -> list[str]:
     rows = [(when(change.change_time),
-             f"{filing_state(change.from_state)} → {filing_state(change.to_state)}",
+             f"{_from_state(change.from_state)} → {filing_state(change.to_state)}",
              change.actor, change.reason) for change in history]
     return _section("State history", table(("TIME", "CHANGE", "ACTOR", "REASON"), rows)
                     .splitlines() if rows else [])
@@ -401,9 +408,13 @@ def render_filing_show(filing: pb.Filing, runs: Sequence[pb.ValidationRun]) -> s
     if not runs:
         parts.append("Latest validation run: none yet")
     else:
+        latest = runs[0]
         earlier = f" ({len(runs) - 1} earlier on this page)" if len(runs) > 1 else ""
         parts += [f"Latest validation run{earlier}",
-                  *_indent(render_validation_run(runs[0], filing.validation_plan))]
+                  *_indent(render_validation_run(latest, filing.validation_plan,
+                                                 report=False))]
+        if latest.state == pb.VALIDATION_RUN_STATE_SUCCEEDED:
+            parts += render_report(latest)
     return "\n".join(parts)
 
 
@@ -473,17 +484,19 @@ def _overlap_line(run: pb.ValidationRun) -> str:
             f"fine-tuning data: {'ok' if count == 0 else 'FAIL'}")
 
 
-def _report_lines(run: pb.ValidationRun) -> list[str]:
+def render_report(run: pb.ValidationRun) -> list[str]:
+    """The run's Markdown report under a heading, never indented or reflowed: it is
+    evidence and must read exactly as it was recorded."""
     source = f"{_or_none(run.report_uri)}, sha256 {short_hash(run.report_sha256)}"
     if not run.report_markdown:
         return ["", f"Validation report: none attached ({source})"]
-    # Printed as is: the report is evidence and must read exactly as it was recorded.
     return ["", f"Validation report ({source})", "", run.report_markdown.rstrip("\n")]
 
 
-def render_validation_run(run: pb.ValidationRun, plan: pb.ValidationPlan | None = None) -> str:
+def render_validation_run(run: pb.ValidationRun, plan: pb.ValidationPlan | None = None,
+                          *, report: bool = True) -> str:
     """A run with its verdict, the measurements against the plan's thresholds (when the
-    filing's plan is given), and its Markdown report."""
+    filing's plan is given), and (with ``report``) its Markdown report."""
     lines = [
         f"{run.name}: {run_verdict(run)}",
         f"validator {_or_none(run.validator)} · started {when(run.create_time)} · "
@@ -498,7 +511,7 @@ def render_validation_run(run: pb.ValidationRun, plan: pb.ValidationPlan | None 
     lines += [*_metrics_table(run, plan), *_robustness_lines(run, plan), "",
               _latency_line(run, plan), _overlap_line(run), "",
               *_items("Failures", run.failures), *_items("Limitations", run.limitations),
-              *_report_lines(run)]
+              *(render_report(run) if report else [])]
     return "\n".join(lines)
 
 

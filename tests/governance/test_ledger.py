@@ -679,6 +679,42 @@ def test_append_commits_and_rolls_back_with_the_callers_act(ledger: Ledger,
     assert ledger.verify("governance").ok
 
 
+def test_savepoints_never_put_the_witness_ahead(ledger: Ledger, db: Database) -> None:
+    path = ledger.witness_path("governance")
+
+    def alert(session: Any) -> None:
+        session.add(AlertRow(kind="act", target="filings/f1", detail="", create_time=T0))
+
+    # A savepoint released after the append is not the commit.
+    with pytest.raises(RuntimeError), db.transaction() as session:
+        ledger.append(session, "governance", [event(1)])
+        with session.begin_nested():
+            alert(session)
+        assert not path.exists()
+        raise RuntimeError("the act failed")
+    assert not path.exists() and ledger.head("governance")[0] == 0
+
+    # An append inside a released savepoint is witnessed when the transaction commits.
+    with db.transaction() as session:
+        with session.begin_nested():
+            ledger.append(session, "governance", [event(1)])
+        assert not path.exists()
+    assert json.loads(path.read_text())["sequence"] == 1
+
+    # An append inside a savepoint that rolls back must not be witnessed.
+    with db.transaction() as session:
+        ledger.append(session, "governance", [event(2)])
+        with pytest.raises(RuntimeError), session.begin_nested():
+            ledger.append(session, "governance", [event(3)])
+            raise RuntimeError("undo the inner act")
+    assert ledger.head("governance")[0] == 2
+    assert json.loads(path.read_text())["sequence"] <= 2
+    assert ledger.verify("governance").ok
+    fill(ledger, db, 1, name="governance", start=4)
+    assert json.loads(path.read_text())["sequence"] == 3
+    assert ledger.verify("governance").ok
+
+
 def test_record_ids_are_idempotent(ledger: Ledger, db: Database) -> None:
     def append(name: str, *ids: str) -> AppendResult:
         with db.transaction() as session:
