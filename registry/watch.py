@@ -68,6 +68,8 @@ async def watch(ctx: RegistryContext, request: pb.WatchDeploymentsRequest
             yield pb.WatchDeploymentsResponse(
                 type=pb.WATCH_EVENT_TYPE_SNAPSHOT, revision=revision, deployments=snapshot,
                 event_time=timestamp(ctx.clock()))
+        loop = asyncio.get_running_loop()
+        sent = loop.time()
         while True:
             wake.clear()  # before reading: a poke that lands after the read wakes us again
             newest, changed = await asyncio.to_thread(_changes_after, ctx, revision)
@@ -79,12 +81,18 @@ async def watch(ctx: RegistryContext, request: pb.WatchDeploymentsRequest
                 yield pb.WatchDeploymentsResponse(
                     type=pb.WATCH_EVENT_TYPE_CHANGED, revision=newest, deployments=current,
                     event_time=timestamp(ctx.clock()))
+                sent = loop.time()
             revision = newest
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=heartbeat)
-            if not wake.is_set():
+            # A heartbeat whenever nothing went out for an interval, even while changes to
+            # other models keep waking this stream: silence means a dead stream.
+            idle = loop.time() - sent
+            if idle >= heartbeat:
                 yield pb.WatchDeploymentsResponse(type=pb.WATCH_EVENT_TYPE_HEARTBEAT,
                                                   revision=revision,
                                                   event_time=timestamp(ctx.clock()))
+                sent = loop.time()
+                idle = 0.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=heartbeat - idle)
     finally:
         ctx.changes.unsubscribe(wake)

@@ -207,9 +207,12 @@ async def network_arms(classify_target: str, model_server_url: str, texts: list[
                        requests: int, concurrency: int, seconds: float,
                        progress: Progress) -> list[ArmResult]:
     port = free_port()
+    # The registry decides which version serves; the direct arms ask for that one.
+    version = str(httpx.get(model_server_url + "/info", timeout=10).json()["model_version"])
     passthrough = subprocess.Popen(
         [sys.executable, "-m", "services.classify.bench_passthrough", "--port", str(port),
-         "--model-server-url", model_server_url], stdin=subprocess.DEVNULL)
+         "--model-server-url", model_server_url, "--version", version],
+        stdin=subprocess.DEVNULL)
     try:
         async with aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=concurrency * 2), trust_env=False) as http, \
@@ -221,7 +224,8 @@ async def network_arms(classify_target: str, model_server_url: str, texts: list[
 
             async def direct(text: str) -> Any:
                 async with http.post(model_server_url + "/predict",
-                                     json={"texts": [text]}) as reply:
+                                     json={"items": [{"text": text,
+                                                      "version": version}]}) as reply:
                     reply.raise_for_status()
                     return await reply.read()
 

@@ -18,12 +18,13 @@ from zhijian.classify.v1 import classify_service_pb2 as pb
 METHOD = "/zhijian.bench.Passthrough/Predict"
 
 
-async def run(port: int, model_server_url: str) -> None:
+async def run(port: int, model_server_url: str, version: str) -> None:
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64), trust_env=False)
 
     async def predict(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         text = pb.ClassifyRequest.FromString(request).text
-        async with session.post(model_server_url + "/predict", json={"texts": [text]}) as reply:
+        body = {"items": [{"text": text, "version": version}]}
+        async with session.post(model_server_url + "/predict", json=body) as reply:
             return await reply.read()
 
     server = grpc.aio.server()
@@ -44,8 +45,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--model-server-url", required=True)
+    parser.add_argument("--version", required=True, help="the model version to ask for")
     args = parser.parse_args()
-    asyncio.run(run(args.port, args.model_server_url.rstrip("/")))
+    asyncio.run(run(args.port, args.model_server_url.rstrip("/"), args.version))
 
 
 if __name__ == "__main__":

@@ -226,7 +226,9 @@ def test_cli_classify_prints_category_class_route_and_version(platform):
     labels = {r["task"]: r["label"] for r in answer["results"]}
     assert labels["TASK_PRODUCT_CATEGORY"] == "device"
     assert labels["TASK_DEVICE_CLASS"] in {"I", "II", "III"}
-    assert answer["result"]["model"] == {"model": "zhijian-classify", "version": "1"}
+    model = answer["result"]["model"]
+    assert (model["model"], model["version"]) == ("zhijian-classify", "1")
+    assert model["filing_id"] and model["filing_number"].startswith("ZJ-")
     text = platform.cli("classify", "一次性使用无菌注射器")
     assert "product_category" in text.stdout and "version 1" in text.stdout
 

@@ -123,7 +123,9 @@ def cmd_train_classify(args: argparse.Namespace, out: Output) -> int:
                f"registered {result.model_name} version {result.version} "
                f"(run {result.run_id}, {result.seconds:.1f}s)\n"
                + "\n".join(f"  {k}: {v:.3f}" for k, v in result.metrics.items())
-               + f"\nserve it: ZHIJIAN_CLASSIFY_MODEL_VERSION={result.version} zhijian up")
+               + "\nit serves once filed, validated, approved and promoted: "
+               "zhijian filing create --file FILING.json --as developer, then "
+               "filing submit / validate / approve and deploy promote")
     return 0
 
 

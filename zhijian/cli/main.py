@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="duration of each throughput arm")
     bench_classify.add_argument("--concurrency", type=int, default=32)
     _add_json(bench_classify)
+    bench_suspension = bench_models.add_parser(
+        "suspension", help="kill-switch latency: suspend → last accepted call, under load")
+    bench_suspension.add_argument("--cycles", type=int, default=50)
+    bench_suspension.add_argument("--concurrency", type=int, default=8)
+    bench_suspension.add_argument("--as", dest="as_identity", default="admin",
+                                  help="identity that suspends and resumes (default admin)")
+    _add_json(bench_suspension)
 
     from zhijian.cli.audit import add_audit_commands
     from zhijian.cli.deploy import add_deploy_commands
@@ -106,6 +113,9 @@ def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace, Output],
     if hasattr(args, "handler"):  # command groups that register their own handlers
         handler: Callable[[argparse.Namespace, Output], int] = args.handler
         return handler
+    if args.model == "suspension":
+        from zhijian.cli.bench import cmd_bench_suspension
+        return cmd_bench_suspension
     from zhijian.cli.bench import cmd_bench_classify
     return cmd_bench_classify
 

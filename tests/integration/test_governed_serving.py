@@ -1,0 +1,289 @@
+"""No unapproved model serves: the registry over gRPC, with tokens, in front of the real
+classify service and BentoML model server that `zhijian up` started.
+
+The seed model was filed the governed way by `zhijian up` (developer → validator →
+admin). Here a second version is trained and taken through the same gates over gRPC:
+refused while unapproved, served once approved and promoted, stopped by suspension,
+and refused by the model server once one byte of its stored files changes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from services.classify.filing import seed_filing
+from zhijian import identity
+from zhijian import metadata as md
+from zhijian.classify.v1 import classify_service_pb2 as cpb
+from zhijian.classify.v1 import classify_service_pb2_grpc as cgrpc
+from zhijian.errors import parse_error
+from zhijian.registry.v1 import registry_service_pb2 as pb
+from zhijian.registry.v1 import registry_service_pb2_grpc as rgrpc
+
+pytestmark = pytest.mark.integration
+
+MODEL = "zhijian-classify"
+DEPLOYMENT = f"deployments/{MODEL}"
+REFUSAL_WITHIN_S = 10.0
+
+
+class Registry:
+    def __init__(self, platform: Any, channel: grpc.Channel) -> None:
+        self.stub = rgrpc.RegistryServiceStub(channel)
+        self.home: Path = platform.home
+
+    def who(self, name: str) -> identity.LocalIdentity:
+        return identity.LocalIdentity.load(self.home / "identities", name)
+
+    def meta(self, name: str) -> tuple[tuple[str, str], ...]:
+        return ((md.AUTHORIZATION, f"Bearer {self.who(name).token}"),)
+
+    def call(self, name: str, method: str, request: Any, timeout: float = 60) -> Any:
+        return getattr(self.stub, method)(request, metadata=self.meta(name), timeout=timeout)
+
+    def refusal(self, name: str, method: str, request: Any) -> tuple[str, str]:
+        with pytest.raises(grpc.RpcError) as raised:
+            self.call(name, method, request)
+        parsed = parse_error(raised.value)
+        return parsed.code.name, parsed.reason
+
+
+@pytest.fixture(scope="module")
+def registry(platform: Any) -> Iterator[Registry]:
+    with grpc.insecure_channel(platform.registry_target) as channel:
+        yield Registry(platform, channel)
+
+
+@pytest.fixture(scope="module")
+def classify(platform: Any) -> Iterator[cgrpc.ClassifyServiceStub]:
+    with grpc.insecure_channel(platform.classify_target) as channel:
+        yield cgrpc.ClassifyServiceStub(channel)
+
+
+def served(classify: cgrpc.ClassifyServiceStub) -> tuple[str, str, str]:
+    response, call = classify.Classify.with_call(cpb.ClassifyRequest(text="医用外科口罩"),
+                                                 timeout=10)
+    trailers = dict(call.trailing_metadata())
+    model = response.result.model
+    assert trailers[md.FILING_ID] == model.filing_id
+    return model.version, model.filing_id, trailers[md.MODEL_VERSION]
+
+
+def eventually(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except grpc.RpcError as error:
+            last = parse_error(error)
+        time.sleep(0.1)
+    raise AssertionError(f"{what} not seen within {timeout_s}s; last: {last}")
+
+
+def refusal_reason(classify: cgrpc.ClassifyServiceStub) -> str:
+    try:
+        served(classify)
+    except grpc.RpcError as error:
+        parsed = parse_error(error)
+        return f"{parsed.code.name}/{parsed.reason}"
+    return ""
+
+
+def test_the_seed_model_was_filed_and_serves_under_its_filing(registry: Registry,
+                                                              classify: Any) -> None:
+    found = registry.call("auditor", "ListFilings", pb.ListFilingsRequest(
+        filter=f'identity.model = "{MODEL}" AND identity.version = "1"'))
+    (filing,) = found.filings
+    assert filing.state == pb.FILING_STATE_APPROVED
+    assert filing.parties.submitter == registry.who("developer").subject
+    assert filing.parties.validators == [registry.who("validator").subject]
+    assert filing.parties.approvers == [registry.who("admin").subject]
+    version, filing_id, trailer = served(classify)
+    assert (version, trailer) == ("1", f"{MODEL}/1")
+    assert f"filings/{filing_id}" == filing.name
+    verified = registry.call("auditor", "VerifyLedger",
+                             pb.VerifyLedgerRequest(name="ledgers/governance"))
+    assert verified.ok and verified.entries_checked > 10
+
+
+def test_credentials_and_roles_are_checked_by_the_registry(registry: Registry) -> None:
+    request = pb.ListFilingsRequest()
+    with pytest.raises(grpc.RpcError) as anonymous:
+        registry.stub.ListFilings(request, timeout=10)
+    assert parse_error(anonymous.value).code == grpc.StatusCode.UNAUTHENTICATED
+    with pytest.raises(grpc.RpcError) as forged:
+        registry.stub.ListFilings(request, timeout=10, metadata=(
+            (md.AUTHORIZATION, "Bearer " + registry.who("auditor").token[:-4] + "AAAA"),))
+    assert parse_error(forged.value).code == grpc.StatusCode.UNAUTHENTICATED
+    assert registry.refusal("business", "ListFilings", request) == (
+        "PERMISSION_DENIED", "ROLE_NOT_PERMITTED")
+    assert registry.refusal("sre", "PromoteDeployment", pb.PromoteDeploymentRequest(
+        name=DEPLOYMENT)) == ("PERMISSION_DENIED", "ROLE_NOT_PERMITTED")
+
+
+def test_a_revoked_token_is_refused_at_once(platform: Any, registry: Registry) -> None:
+    issued = platform.cli("identity", "issue", "leaver", "--role", "auditor",
+                          "--clearance", "L2", "--no-enrol")
+    assert issued.returncode == 0, issued.stderr
+    registry.call("leaver", "ListFilings", pb.ListFilingsRequest())
+    registry.call("admin", "RevokeToken", pb.RevokeTokenRequest(
+        jti=registry.who("leaver").jti, subject="user:leaver", reason="left the unit"))
+    with pytest.raises(grpc.RpcError) as refused:
+        registry.call("leaver", "ListFilings", pb.ListFilingsRequest())
+    parsed = parse_error(refused.value)
+    assert (parsed.code, parsed.reason) == (grpc.StatusCode.UNAUTHENTICATED,
+                                            "CREDENTIALS_REVOKED")
+
+
+@pytest.fixture(scope="module")
+def second_version(platform: Any, registry: Registry) -> pb.Filing:
+    """Version 2, trained on the seed training split and filed by the developer (DRAFT →
+    SUBMITTED), not yet validated or approved."""
+    train = platform.home / "datasets" / "seed" / "seed-train.jsonl"
+    trained = platform.cli("train", "classify", "--data", str(train), "--json", timeout=300)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    version = json.loads(trained.stdout)["version"]
+    draft = seed_filing(version, developers=[registry.who("developer").subject],
+                        business_owner="user:biz.owner", security_officer="user:sec.officer",
+                        training_dataset="datasets/seed-train-v1",
+                        test_dataset="datasets/seed-test-v1")
+    created = registry.call("developer", "CreateFiling", pb.CreateFilingRequest(filing=draft))
+    filing: pb.Filing = registry.call("developer", "SubmitFiling",
+                                      pb.SubmitFilingRequest(name=created.name))
+    return filing
+
+
+def test_an_unapproved_version_cannot_serve(registry: Registry, classify: Any,
+                                            second_version: pb.Filing) -> None:
+    assert second_version.state == pb.FILING_STATE_SUBMITTED
+    for method, request in (
+            ("PromoteDeployment", pb.PromoteDeploymentRequest(name=DEPLOYMENT,
+                                                              filing=second_version.name)),
+            ("SetDeploymentCanary", pb.SetDeploymentCanaryRequest(
+                name=DEPLOYMENT, filing=second_version.name, weight_percent=50))):
+        assert registry.refusal("admin", method, request) == ("FAILED_PRECONDITION",
+                                                              "MODEL_NOT_APPROVED")
+    # The submitter cannot validate it, and nobody can approve it before validation.
+    assert registry.refusal("developer", "ValidateFiling", pb.ValidateFilingRequest(
+        name=second_version.name))[1] == "ROLE_NOT_PERMITTED"
+    assert registry.refusal("admin", "ApproveFiling", pb.ApproveFilingRequest(
+        name=second_version.name, validation_run=f"{second_version.name}/validationRuns/r-x",
+        validation_run_sha256="0" * 64, signature=b"x", key_id="k"))[1] == \
+        "ILLEGAL_FILING_TRANSITION"
+    assert served(classify)[0] == "1"
+
+
+def approve(registry: Registry, filing: pb.Filing) -> pb.Filing:
+    run = registry.call("validator", "ValidateFiling", pb.ValidateFilingRequest(
+        name=filing.name))
+    run = eventually(lambda: (lambda r: r if r.state != pb.VALIDATION_RUN_STATE_RUNNING
+                              else None)(registry.call("validator", "GetValidationRun",
+                                                       pb.GetValidationRunRequest(
+                                                           name=run.name))),
+                     300, "validation result")
+    assert run.passed, (run.failures, run.error)
+    assert run.report_markdown and run.mlflow_run_id
+    filing = registry.call("admin", "GetFiling", pb.GetFilingRequest(name=filing.name))
+    admin = registry.who("admin")
+    statement = identity.approval_statement(
+        filing=filing.name, evidence_sha256=filing.evidence_sha256,
+        validation_run_sha256=run.record_sha256, decision="approve", conditions=[])
+    approved: pb.Filing = registry.call("admin", "ApproveFiling", pb.ApproveFilingRequest(
+        name=filing.name, validation_run=run.name, validation_run_sha256=run.record_sha256,
+        signature=identity.sign(admin.signing_key(), statement),
+        key_id=admin.signing_key_id or ""))
+    return approved
+
+
+def test_an_approved_version_serves_once_promoted_and_stops_when_suspended(
+        registry: Registry, classify: Any, second_version: pb.Filing) -> None:
+    approved = approve(registry, second_version)
+    assert approved.state == pb.FILING_STATE_APPROVED
+    registry.call("admin", "PromoteDeployment", pb.PromoteDeploymentRequest(
+        name=DEPLOYMENT, filing=approved.name, reason="version 2"))
+    version = approved.identity.version
+    eventually(lambda: served(classify)[0] == version, 60, f"version {version} serving")
+    assert served(classify)[1] == approved.name.removeprefix("filings/")
+
+    registry.call("sre", "SuspendDeployment", pb.SuspendDeploymentRequest(
+        name=DEPLOYMENT, reason="kill-switch drill"))
+    suspended_at = time.monotonic()
+    reason = eventually(lambda: refusal_reason(classify), REFUSAL_WITHIN_S, "refusal")
+    assert reason == "FAILED_PRECONDITION/MODEL_SUSPENDED"
+    assert time.monotonic() - suspended_at < REFUSAL_WITHIN_S
+    registry.call("admin", "ResumeDeployment", pb.ResumeDeploymentRequest(
+        name=DEPLOYMENT, reason="drill over"))
+    eventually(lambda: served(classify)[0] == version, 30, "serving again")
+
+    # Suspending the version's filing (not the deployment) falls back to the last
+    # approved version, as the deployment allows.
+    registry.call("admin", "SuspendFiling", pb.SuspendFilingRequest(
+        name=approved.name, reason="incident 42"))
+    eventually(lambda: served(classify)[0] == "1", REFUSAL_WITHIN_S, "fallback to version 1")
+    registry.call("admin", "ReinstateFiling", pb.ReinstateFilingRequest(
+        name=approved.name, reason="incident closed"))
+    eventually(lambda: served(classify)[0] == version, 30, "version 2 again")
+
+
+def test_one_changed_byte_in_the_stored_model_stops_it_loading(
+        platform: Any, registry: Registry, classify: Any,
+        second_version: pb.Filing) -> None:
+    filing = registry.call("admin", "GetFiling", pb.GetFilingRequest(name=second_version.name))
+    assert filing.state == pb.FILING_STATE_APPROVED  # after the previous test
+    registry.call("admin", "RollbackDeployment", pb.RollbackDeploymentRequest(
+        name=DEPLOYMENT, reason="make room for the tamper test"))
+    eventually(lambda: served(classify)[0] == "1", 30, "version 1 after rollback")
+    # Flip one byte of the classifier in every stored copy of version 2 (MLflow's
+    # artifact store and BentoML's model store), as someone with disk access might.
+    version = filing.identity.version
+    copies = [p for p in platform.home.rglob("classifier.pkl")
+              if _belongs_to(p, filing)]
+    assert copies, "no stored copy of version 2 found"
+    for path in copies:
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        path.write_bytes(bytes(data))
+    registry.call("admin", "PromoteDeployment", pb.PromoteDeploymentRequest(
+        name=DEPLOYMENT, filing=filing.name, reason="tampered version"))
+    reason = eventually(lambda: refusal_reason(classify), 30, "refusal of the tampered model")
+    assert reason in ("FAILED_PRECONDITION/MODEL_NOT_SERVABLE",
+                      "UNAVAILABLE/MODEL_NOT_SERVABLE"), reason
+    log = (platform.home / "logs" / "classify-model-server.log").read_text(errors="replace")
+    assert "differs from the filed" in log or "ArtifactMismatch" in log
+    registry.call("admin", "RollbackDeployment", pb.RollbackDeploymentRequest(
+        name=DEPLOYMENT, reason="tampered"))
+    eventually(lambda: served(classify)[0] == "1", 30, f"version 1 instead of {version}")
+
+
+def _belongs_to(path: Path, filing: pb.Filing) -> bool:
+    """Whether a stored classifier.pkl is the one version 2 pinned (by its hash)."""
+    import hashlib
+
+    pinned = {a.sha256 for a in filing.identity.artifacts if a.path.endswith("classifier.pkl")}
+    return hashlib.sha256(path.read_bytes()).hexdigest() in pinned
+
+
+def test_the_admin_cli_shows_and_verifies(platform: Any) -> None:
+    listed = platform.cli("filing", "list", "--as", "auditor", "--json")
+    assert listed.returncode == 0, listed.stderr
+    shown = platform.cli("filing", "show", json.loads(listed.stdout)["filings"][-1]["name"],
+                         "--as", "auditor")
+    assert shown.returncode == 0, shown.stderr
+    for section in ("Purpose", "Classification", "Validation", "Approvals"):
+        assert section.lower() in shown.stdout.lower()
+    verified = platform.cli("audit", "verify", "--as", "auditor")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    nobody = platform.cli("deploy", "suspend", MODEL, "--reason", "x")
+    assert nobody.returncode == 2 and "identity" in nobody.stderr.lower()
+    subprocess.run(["true"], check=True)
