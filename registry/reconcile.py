@@ -76,16 +76,38 @@ def reconcile_mlflow(ctx: RegistryContext) -> int:
     return found
 
 
+PRUNE_INTERVAL_S = 3600.0
+
+
+def prune_ledgers(ctx: RegistryContext) -> None:
+    """Retention: whole expired segments give way to signed tombstones."""
+    for ledger in ("calls", "governance"):
+        result = ctx.ledger.prune(ledger)
+        if result.dropped_segments:
+            log.info("retention dropped %d segment(s) of %s", len(result.dropped_segments),
+                     ledger)
+        if result.refused:
+            log.error("retention refused on %s: %s", ledger, result.refused)
+
+
 async def run_duties(ctx: RegistryContext, stop: asyncio.Event) -> None:
-    """Expiry every sweep interval, MLflow reconciliation every reconcile interval."""
+    """Expiry every sweep interval, MLflow reconciliation every reconcile interval,
+    ledger retention hourly."""
     settings = ctx.settings
     next_reconcile = 0.0
+    next_prune = 0.0
     while not stop.is_set():
         try:
             await asyncio.to_thread(filings.expire_due, ctx)
         except Exception:
             log.exception("expiry sweep failed")
         now = asyncio.get_running_loop().time()
+        if now >= next_prune:
+            next_prune = now + PRUNE_INTERVAL_S
+            try:
+                await asyncio.to_thread(prune_ledgers, ctx)
+            except Exception:
+                log.exception("ledger retention failed")
         if now >= next_reconcile:
             next_reconcile = now + settings.reconcile_interval_s
             try:

@@ -50,6 +50,18 @@ class Platform:
     def component_pid(self, name: str) -> int:
         return next(c["pid"] for c in self.state()["components"] if c["name"] == name)
 
+    def component_restarts(self, name: str) -> int:
+        return int(next(c["restarts"] for c in self.state()["components"]
+                        if c["name"] == name))
+
+    def model_server_tree(self) -> list[psutil.Process]:
+        root = psutil.Process(self.component_pid("classify-model-server"))
+        return [root, *root.children(recursive=True)]
+
+    def kill_model_server(self) -> None:
+        """SIGKILL the BentoML root only (its workers are orphaned, as in a real crash)."""
+        os.kill(self.model_server_tree()[0].pid, signal.SIGKILL)
+
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run([ZHIJIAN, *args], env=self.env, capture_output=True, text=True,
                               timeout=timeout)

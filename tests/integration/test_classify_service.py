@@ -244,7 +244,7 @@ def test_status_lists_every_component_as_serving(platform):
     done = platform.cli("status", "--json")
     assert done.returncode == 0, done.stdout
     names = [c["name"] for c in json.loads(done.stdout)["components"]]
-    assert names == ["span-sink", "mlflow", "classify-model-server", "classify"]
+    assert names == ["span-sink", "mlflow", "registry", "classify-model-server", "classify"]
 
 
 def test_no_deadline_gets_the_server_default_and_short_deadlines_are_kept(stub):

@@ -3,12 +3,9 @@ hang; the supervisor brings a dead one back."""
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 
 import grpc
-import psutil
 import pytest
 
 from zhijian.classify.v1 import classify_service_pb2 as pb
@@ -23,13 +20,8 @@ def classify(platform, timeout: float):
         return stub.Classify(pb.ClassifyRequest(text="医用外科口罩"), timeout=timeout)
 
 
-def model_server_tree(platform) -> list[psutil.Process]:
-    root = psutil.Process(platform.component_pid("classify-model-server"))
-    return [root, *root.children(recursive=True)]
-
-
 def test_frozen_model_server_gives_unavailable_within_the_deadline(platform):
-    tree = model_server_tree(platform)
+    tree = platform.model_server_tree()
     for process in tree:
         process.suspend()
     try:
@@ -46,9 +38,9 @@ def test_frozen_model_server_gives_unavailable_within_the_deadline(platform):
 
 
 def test_dead_model_server_gives_unavailable_and_is_restarted(platform):
-    tree = model_server_tree(platform)
-    assert len(tree) > 1, "BentoML serves from worker processes"
-    os.kill(tree[0].pid, signal.SIGKILL)  # the root only: its workers are orphaned
+    assert len(platform.model_server_tree()) > 1, "BentoML serves from worker processes"
+    restarts = platform.component_restarts("classify-model-server")
+    platform.kill_model_server()
     time.sleep(1.5)  # the supervisor looks every 0.5 s, then kills the orphans
     started = time.monotonic()
     with pytest.raises(grpc.RpcError) as failure:
@@ -57,6 +49,4 @@ def test_dead_model_server_gives_unavailable_and_is_restarted(platform):
     assert time.monotonic() - started < 3.5
     platform.wait_healthy(180)
     assert classify(platform, timeout=10).results
-    restarted = next(c for c in platform.state()["components"]
-                     if c["name"] == "classify-model-server")
-    assert restarted["restarts"] == 1
+    assert platform.component_restarts("classify-model-server") == restarts + 1
