@@ -56,7 +56,8 @@ def format_response(text: str, response: Any, trace_id: str) -> str:
         if result.terms:
             lines.append("      terms: " + ", ".join(result.terms))
     meta = response.result
-    lines.append(f"model {meta.model.model} version {meta.model.version} · "
+    filing = f" · filing {meta.model.filing_number}" if meta.model.filing_number else ""
+    lines.append(f"model {meta.model.model} version {meta.model.version}{filing} · "
                  f"result {meta.result_id}")
     lines.append(meta.disclaimer)
     lines.append(f"trace {trace_id}  (zhijian trace show {trace_id})")
