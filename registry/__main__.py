@@ -7,6 +7,8 @@ approvals, warns ahead of revalidation dates and reconciles MLflow's aliases and
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 
 from registry.context import RegistryContext
 from registry.db import Database, upgrade
@@ -21,6 +23,9 @@ from zhijian import identity
 from zhijian.config import ServerSettings
 from zhijian.registry.v1 import registry_service_pb2
 from zhijian.server import ServerHooks, Service, serve
+
+log = logging.getLogger("zhijian.registry")
+REVOCATION_REFRESH_S = 2.0
 
 
 def build_context(settings: RegistrySettings) -> RegistryContext:
@@ -51,9 +56,20 @@ async def main() -> None:
     stop = asyncio.Event()
     duties: list[asyncio.Task[None]] = []
 
+    async def refresh_revocations() -> None:
+        # Another registry process (on the same PostgreSQL) may revoke a token too.
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=REVOCATION_REFRESH_S)
+            try:
+                await asyncio.to_thread(revocations.load, ctx)
+            except Exception:
+                log.exception("reloading revocations failed")
+
     async def on_start() -> None:
         await asyncio.to_thread(jobs.recover)
         duties.append(asyncio.create_task(run_duties(ctx, stop)))
+        duties.append(asyncio.create_task(refresh_revocations()))
 
     async def on_stop() -> None:
         stop.set()

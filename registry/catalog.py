@@ -55,7 +55,7 @@ def register(ctx: RegistryContext, actor: Actor,
                             reason="DATASET_UNREADABLE") from None
     except DatasetError as error:
         raise invalid_field("dataset.uri", str(error), reason="DATASET_MALFORMED") from None
-    with ctx.db.transaction() as session:
+    with ctx.write() as session:
         if session.get(DatasetRow, dataset_id) is not None:
             raise AlreadyExists(f"{PREFIX}{dataset_id} exists", reason="DATASET_EXISTS")
         now = ctx.clock()

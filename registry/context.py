@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +74,17 @@ class RegistryContext:
     settings: RegistrySettings
     changes: ChangeFeed = field(default_factory=ChangeFeed)
     clock: Callable[[], float] = time.time
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """The transaction of one governance act. It first takes the governance ledger's
+        append lock, which every act appends to anyway: acts are then serialized in one
+        order, so two of them cannot deadlock (a suspension locking filing → deployment
+        against a promotion locking deployment → filing) and each sees the state the
+        previous one committed."""
+        with self.db.transaction() as session:
+            self.ledger.lock(session, GOVERNANCE)
+            yield session
 
     def record(self, session: Session, actor: Actor | str, action: str, target: str,
                details: dict[str, Any]) -> str:

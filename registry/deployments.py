@@ -9,6 +9,7 @@ that an MLflow outage fails the change before anything is stored.
 from __future__ import annotations
 
 import json
+import re
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -137,14 +138,22 @@ def _check_etag(row: DeploymentRow, etag: str) -> None:
         raise Aborted(f"{PREFIX}{row.id} changed since etag {etag}", reason="ETAG_MISMATCH")
 
 
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+
+
 def create(ctx: RegistryContext, actor: Actor,
            request: pb.CreateDeploymentRequest) -> pb.Deployment:
     model = request.deployment_id.strip()
-    if not model:
-        raise invalid_field("deployment_id", "must be the registered model name",
-                            reason="DEPLOYMENT_ID_REQUIRED")
+    if not MODEL_NAME.match(model):
+        raise invalid_field("deployment_id", "must be the registered model name (letters, "
+                            "digits, '.', '_', '-')", reason="DEPLOYMENT_ID_INVALID")
+    try:
+        ctx.store.model_state(model)
+    except NotFound:
+        raise FailedPrecondition(f"MLflow has no registered model {model}",
+                                 reason="MODEL_NOT_REGISTERED") from None
     domains = _domains(list(request.deployment.network_domains), "deployment.network_domains")
-    with ctx.db.transaction() as session:
+    with ctx.write() as session:
         if session.get(DeploymentRow, model) is not None:
             raise AlreadyExists(f"{PREFIX}{model} exists", reason="DEPLOYMENT_EXISTS")
         now = ctx.clock()
@@ -179,7 +188,7 @@ def update(ctx: RegistryContext, actor: Actor,
     if not paths or set(paths) - allowed:
         raise invalid_field("update_mask", f"must name fields among {', '.join(sorted(allowed))}",
                             reason="FIELD_NOT_UPDATABLE")
-    with ctx.db.transaction() as session:
+    with ctx.write() as session:
         row = _load(session, request.deployment.name, lock=True)
         _check_etag(row, request.deployment.etag)
         if "network_domains" in paths:
@@ -194,7 +203,8 @@ def update(ctx: RegistryContext, actor: Actor,
 
 def promote(ctx: RegistryContext, actor: Actor,
             request: pb.PromoteDeploymentRequest) -> pb.Deployment:
-    with ctx.db.transaction() as session:
+    ctx.store.model_state(_deployment_id(request.name))  # MLflow must be up: see _mlflow_reachable
+    with ctx.write() as session:
         row = _load(session, request.name, lock=True)
         _check_etag(row, request.etag)
         name = request.filing or (FILING_PREFIX + row.canary_filing if row.canary_filing
@@ -230,7 +240,8 @@ def set_canary(ctx: RegistryContext, actor: Actor,
     if not clearing and weight == 0:
         raise invalid_field("weight_percent", "a canary needs a weight of 1-100 (0 with no "
                             "filing clears it)", reason="CANARY_WEIGHT_OUT_OF_RANGE")
-    with ctx.db.transaction() as session:
+    ctx.store.model_state(_deployment_id(request.name))
+    with ctx.write() as session:
         row = _load(session, request.name, lock=True)
         _check_etag(row, request.etag)
         if clearing:
@@ -253,7 +264,8 @@ def rollback(ctx: RegistryContext, actor: Actor,
              request: pb.RollbackDeploymentRequest) -> pb.Deployment:
     if not request.reason.strip():
         raise invalid_field("reason", "a rollback needs a reason", reason="REASON_REQUIRED")
-    with ctx.db.transaction() as session:
+    ctx.store.model_state(_deployment_id(request.name))
+    with ctx.write() as session:
         row = _load(session, request.name, lock=True)
         _check_etag(row, request.etag)
         if not row.previous_filing:
@@ -274,7 +286,7 @@ def suspend(ctx: RegistryContext, actor: Actor,
             request: pb.SuspendDeploymentRequest) -> pb.Deployment:
     if not request.reason.strip():
         raise invalid_field("reason", "a suspension needs a reason", reason="REASON_REQUIRED")
-    with ctx.db.transaction() as session:
+    with ctx.write() as session:
         row = _load(session, request.name, lock=True)
         if row.state == pb.DEPLOYMENT_STATE_SUSPENDED:
             raise FailedPrecondition(f"{request.name} is already suspended",
@@ -287,7 +299,7 @@ def resume(ctx: RegistryContext, actor: Actor,
            request: pb.ResumeDeploymentRequest) -> pb.Deployment:
     if not request.reason.strip():
         raise invalid_field("reason", "resuming needs a reason", reason="REASON_REQUIRED")
-    with ctx.db.transaction() as session:
+    with ctx.write() as session:
         row = _load(session, request.name, lock=True)
         if row.state != pb.DEPLOYMENT_STATE_SUSPENDED:
             raise FailedPrecondition(f"{request.name} is not suspended",

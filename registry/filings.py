@@ -6,7 +6,6 @@ governance ledger event that records it."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from dataclasses import dataclass
 
@@ -37,6 +36,7 @@ from zhijian.errors import (
     invalid_field,
 )
 from zhijian.registry.v1 import registry_service_pb2 as pb
+from zhijian.types.v1 import ai_result_pb2 as types_pb
 
 FILING_PREFIX = "filings/"
 UPDATABLE = ("parties", "purpose", "classification", "technical_description", "datasets",
@@ -131,7 +131,10 @@ def transition(ctx: RegistryContext, session: Session, loaded: LoadedFiling,
             change_time=timestamp(ctx.clock()), reason=reason, audit_event=event))
     loaded.filing.state = after  # type: ignore[assignment]
     _save(ctx, loaded)
-    if after != before:
+    # A completed renewal keeps the state but moves the revalidation date, which serving
+    # processes check locally: they must hear of it too.
+    renewed = action is Action.RENEW and approvals_complete
+    if after != before or renewed:
         ctx.serving_changed(session, ctx.deployments_using(session, loaded.row.id))
 
 
@@ -160,7 +163,7 @@ def create(ctx: RegistryContext, actor: Actor, request: pb.CreateFilingRequest) 
     model, version = filing.identity.model, filing.identity.version
     # The version must exist in MLflow; what it is comes from MLflow, not the caller.
     info = ctx.store.describe_version(model, version)
-    with ctx.db.transaction() as session:
+    with ctx.write() as session:
         if session.get(FilingRow, filing_id) is not None:
             raise AlreadyExists(f"filing {filing_id} exists", reason="FILING_EXISTS")
         existing = session.scalar(select(FilingRow.id).where(FilingRow.model == model,
@@ -225,7 +228,7 @@ def update(ctx: RegistryContext, actor: Actor, request: pb.UpdateFilingRequest) 
     if bad:
         raise invalid_field("update_mask", f"cannot update {', '.join(bad)}; updatable: "
                             + ", ".join(UPDATABLE), reason="FIELD_NOT_UPDATABLE")
-    with ctx.db.transaction() as session:
+    with ctx.write() as session:
         loaded = load(session, request.filing.name, lock=True, field="filing.name")
         _only_submitter(loaded, actor, "update")
         if loaded.filing.state != pb.FILING_STATE_DRAFT:
@@ -275,6 +278,11 @@ def _snapshot_datasets(ctx: RegistryContext, session: Session, filing: pb.Filing
                                      f"(sha256 {sha256[:12]}… vs {row.sha256[:12]}…)",
                                      reason="DATASET_CHANGED",
                                      metadata={"dataset": use.dataset})
+        if dataset.data_level > filing.classification.max_data_level:
+            raise FailedPrecondition(
+                f"datasets[{i}]: {use.dataset} holds {types_pb.DataLevel.Name(dataset.data_level)}"
+                " data, above the version's classification.max_data_level",
+                reason="DATASET_ABOVE_MODEL_DATA_LEVEL", metadata={"dataset": use.dataset})
         use.snapshot.CopyFrom(dataset)
 
 
@@ -296,7 +304,7 @@ def submit(ctx: RegistryContext, actor: Actor, request: pb.SubmitFilingRequest) 
     # transaction must not wait on it (nothing is stored if this fails).
     digests = ctx.store.artifact_digests(peek.filing.identity.model,
                                          peek.filing.identity.version)
-    with ctx.db.transaction() as session:
+    with ctx.write() as session:
         loaded = load(session, request.name, lock=True)
         _check_etag(loaded, request.etag)
         _only_submitter(loaded, actor, "submit")
@@ -389,9 +397,21 @@ def _record_approval(ctx: RegistryContext, session: Session, loaded: LoadedFilin
     loaded.filing.approvals.append(approval)
     if actor.subject not in loaded.filing.parties.approvers:
         loaded.filing.parties.approvers.append(actor.subject)
+    # Only approvals of this same validation run count together: an approver who signed
+    # for an older run did not see the evidence the others approve.
     return session.scalar(select(func.count(func.distinct(ApprovalRow.approver))).where(
         ApprovalRow.filing_id == loaded.row.id, ApprovalRow.approval_round == approval_round,
+        ApprovalRow.validation_run == approval.validation_run,
         ApprovalRow.decision != pb.APPROVAL_DECISION_REJECT)) or 0
+
+
+def _mlflow_reachable(ctx: RegistryContext, name: str) -> None:
+    """Fail fast, before the write lock is taken, if MLflow (which the act will write
+    to) is down: holding the lock through MLflow's timeouts would stall every other act,
+    the kill switch included."""
+    with ctx.db.read() as session:
+        model = load(session, name, lock=False).filing.identity.model
+    ctx.store.model_state(model)
 
 
 def approval_tags(filing: pb.Filing) -> dict[str, str]:
@@ -406,7 +426,8 @@ def approval_tags(filing: pb.Filing) -> dict[str, str]:
 
 
 def approve(ctx: RegistryContext, actor: Actor, request: pb.ApproveFilingRequest) -> pb.Filing:
-    with ctx.db.transaction() as session:
+    _mlflow_reachable(ctx, request.name)
+    with ctx.write() as session:
         loaded = load(session, request.name, lock=True)
         _check_etag(loaded, request.etag)
         lifecycle_check(loaded, Action.APPROVE)
@@ -446,7 +467,7 @@ def approve(ctx: RegistryContext, actor: Actor, request: pb.ApproveFilingRequest
 def reject(ctx: RegistryContext, actor: Actor, request: pb.RejectFilingRequest) -> pb.Filing:
     if not request.reason.strip():
         raise invalid_field("reason", "a rejection needs a reason", reason="REASON_REQUIRED")
-    with ctx.db.transaction() as session:
+    with ctx.write() as session:
         loaded = load(session, request.name, lock=True)
         _check_etag(loaded, request.etag)
         lifecycle_check(loaded, Action.REJECT)
@@ -465,7 +486,8 @@ def reject(ctx: RegistryContext, actor: Actor, request: pb.RejectFilingRequest) 
 
 
 def renew(ctx: RegistryContext, actor: Actor, request: pb.RenewFilingRequest) -> pb.Filing:
-    with ctx.db.transaction() as session:
+    _mlflow_reachable(ctx, request.name)
+    with ctx.write() as session:
         loaded = load(session, request.name, lock=True)
         lifecycle_check(loaded, Action.RENEW)
         check_independent(loaded.filing, actor.subject, "approve")
@@ -508,7 +530,7 @@ def _simple(ctx: RegistryContext, actor: Actor, name: str, action: Action,
             reason: str) -> pb.Filing:
     if not reason.strip():
         raise invalid_field("reason", f"{action.value} needs a reason", reason="REASON_REQUIRED")
-    with ctx.db.transaction() as session:
+    with ctx.write() as session:
         loaded = load(session, name, lock=True)
         expired = (loaded.row.revalidate_time is not None
                    and loaded.row.revalidate_time <= ctx.clock())
@@ -542,7 +564,7 @@ def expire_due(ctx: RegistryContext) -> list[str]:
             FilingRow.revalidation_warned.is_(False),
             FilingRow.revalidate_time <= now + ctx.settings.revalidation_warning_s)))
     for filing_id in due:
-        with ctx.db.transaction() as session:
+        with ctx.write() as session:
             loaded = load(session, FILING_PREFIX + filing_id, lock=True)
             if loaded.filing.state != pb.FILING_STATE_APPROVED or (
                     loaded.row.revalidate_time or now + 1) > now:
@@ -551,7 +573,7 @@ def expire_due(ctx: RegistryContext) -> list[str]:
                        reason="revalidation date passed")
             changed.append(loaded.filing.name)
     for filing_id in warn:
-        with ctx.db.transaction() as session:
+        with ctx.write() as session:
             loaded = load(session, FILING_PREFIX + filing_id, lock=True)
             if loaded.row.revalidation_warned:
                 continue
@@ -562,7 +584,3 @@ def expire_due(ctx: RegistryContext) -> list[str]:
                         "message": "revalidate and renew before this date or the version "
                                    "stops serving"})
     return changed
-
-
-def warnings_json(filing: pb.Filing) -> str:
-    return json.dumps({"revalidation_due": filing.revalidation_due})

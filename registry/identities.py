@@ -55,7 +55,7 @@ def enroll(ctx: RegistryContext, actor: Actor,
         raise PermissionDenied("the proof does not verify: sign the enrolment statement "
                                "with the private key being enrolled",
                                reason="ENROLLMENT_PROOF_INVALID")
-    with ctx.db.transaction() as session:
+    with ctx.write() as session:
         existing = session.get(SigningKeyRow, key_id)
         if existing is not None:
             if existing.subject != actor.subject:
@@ -100,7 +100,7 @@ def revoke(ctx: RegistryContext, revocations: RevocationList, actor: Actor,
         raise invalid_field("jti", "must be the token id to revoke", reason="JTI_REQUIRED")
     if not request.reason.strip():
         raise invalid_field("reason", "a revocation needs a reason", reason="REASON_REQUIRED")
-    with ctx.db.transaction() as session:
+    with ctx.write() as session:
         existing = session.get(RevocationRow, jti)
         if existing is not None:
             return _revocation_message(existing)

@@ -451,6 +451,14 @@ class Ledger:
             raise PermissionError(f"ledger key {self._key.key_id} was loaded without its "
                                   "private part; this Ledger can only verify")
 
+    def lock(self, session: Session, ledger: str) -> None:
+        """Take the ledger's append lock now, for the rest of the caller's transaction.
+
+        A writer that takes it before anything else is ordered against every other
+        writer of the ledger, whatever rows each goes on to lock."""
+        check_ledger(ledger)
+        self._lock_head(session, ledger)
+
     def _lock_head(self, session: Session, ledger: str) -> _Tip:
         locked = (select(LedgerHeadRow.last_sequence, LedgerHeadRow.last_sha256,
                          LedgerHeadRow.segment, LedgerHeadRow.segment_first_sequence)

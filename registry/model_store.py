@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from zhijian.artifacts import ArtifactDigest, hash_tree
 from zhijian.errors import NotFound, Unavailable
@@ -139,7 +139,3 @@ class ModelStore:
                 tags[str(found.version)] = own
             return ModelState(aliases, tags)
         return self._call(f"registered model {model}", read)
-
-
-def describe_dependencies(deps: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    return [{"name": name, "version": version} for name, version in deps]

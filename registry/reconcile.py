@@ -38,7 +38,7 @@ def expected_tags(ctx: RegistryContext) -> dict[str, dict[str, dict[str, str]]]:
 
 
 def _alert(ctx: RegistryContext, kind: str, target: str, detail: dict[str, object]) -> None:
-    with ctx.db.transaction() as session:
+    with ctx.write() as session:
         session.add(AlertRow(kind=kind, target=target, detail=json.dumps(detail, sort_keys=True),
                              create_time=ctx.clock()))
         ctx.record(session, REGISTRY_ACTOR, f"alert.{kind}", target, detail)
@@ -46,33 +46,52 @@ def _alert(ctx: RegistryContext, kind: str, target: str, detail: dict[str, objec
 
 
 def reconcile_mlflow(ctx: RegistryContext) -> int:
-    """One pass; returns the number of out-of-band changes found (and undone)."""
+    """One pass; returns the number of out-of-band changes found (and undone). A model
+    that cannot be read is skipped (and logged), not a reason to skip the others."""
     aliases = deployments.expected_aliases(ctx)
     tags = expected_tags(ctx)
     found = 0
     for model in sorted(set(aliases) | set(tags)):
-        state = ctx.store.model_state(model)
-        want_aliases = aliases.get(model, {})
-        for alias in PROTECTED_ALIASES:
-            have, want = state.aliases.get(alias), want_aliases.get(alias)
-            if have != want:
-                found += 1
-                _alert(ctx, "out_of_band_change", f"deployments/{model}", {
-                    "alias": alias, "found": have, "expected": want,
-                    "action": "restored; serving follows the registry's records"})
-                ctx.store.set_alias(model, alias, want)
-        for version, have_tags in state.tags.items():
-            want_tags = tags.get(model, {}).get(version, {})
-            if have_tags == want_tags:
-                continue
+        try:
+            found += _reconcile_model(ctx, model, aliases.get(model, {}), tags.get(model, {}))
+        except ZhijianError as error:
+            log.warning("reconcile of %s skipped: %s", model, error.message)
+    return found
+
+
+def _reconcile_model(ctx: RegistryContext, model: str, want_aliases: dict[str, str],
+                     want_tags: dict[str, dict[str, str]]) -> int:
+    state = ctx.store.model_state(model)
+    differs = any(state.aliases.get(a) != want_aliases.get(a) for a in PROTECTED_ALIASES) or \
+        any(have != want_tags.get(v, {}) for v, have in state.tags.items())
+    if not differs:
+        return 0
+    # The registry itself may have changed the model since the snapshot (a promotion
+    # writes MLflow before it commits): compare against fresh records before acting.
+    want_aliases = deployments.expected_aliases(ctx).get(model, {})
+    want_tags = expected_tags(ctx).get(model, {})
+    state = ctx.store.model_state(model)
+    found = 0
+    for alias in PROTECTED_ALIASES:
+        have, want = state.aliases.get(alias), want_aliases.get(alias)
+        if have != want:
             found += 1
-            _alert(ctx, "out_of_band_change", f"models/{model}/versions/{version}", {
-                "found": have_tags, "expected": want_tags,
+            _alert(ctx, "out_of_band_change", f"deployments/{model}", {
+                "alias": alias, "found": have, "expected": want,
                 "action": "restored; serving follows the registry's records"})
-            for key in set(have_tags) - set(want_tags):
-                ctx.store.delete_version_tag(model, version, key)
-            if want_tags:
-                ctx.store.set_version_tags(model, version, want_tags)
+            ctx.store.set_alias(model, alias, want)
+    for version, have_tags in state.tags.items():
+        expected = want_tags.get(version, {})
+        if have_tags == expected:
+            continue
+        found += 1
+        _alert(ctx, "out_of_band_change", f"models/{model}/versions/{version}", {
+            "found": have_tags, "expected": expected,
+            "action": "restored; serving follows the registry's records"})
+        for key in set(have_tags) - set(expected):
+            ctx.store.delete_version_tag(model, version, key)
+        if expected:
+            ctx.store.set_version_tags(model, version, expected)
     return found
 
 

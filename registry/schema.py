@@ -53,9 +53,11 @@ class FilingRow(Base):
 
 class ApprovalRow(Base):
     __tablename__ = "approvals"
-    # One decision per approver and round, enforced by the database itself: two
-    # concurrent approvals by the same person cannot both land.
-    __table_args__ = (UniqueConstraint("filing_id", "approval_round", "approver"),)
+    # One decision per approver, round and validation run, enforced by the database
+    # itself: two concurrent approvals by the same person cannot both land. (Approvals of
+    # different runs never add up, so a renewal on a newer run starts afresh.)
+    __table_args__ = (UniqueConstraint("filing_id", "approval_round", "validation_run",
+                                       "approver"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     filing_id: Mapped[str] = mapped_column(ID, ForeignKey("filings.id"), index=True)

@@ -12,14 +12,15 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from google.protobuf import json_format
+from sqlalchemy.exc import IntegrityError
 
 from registry import catalog, deployments, filings, identities, listing, validation_jobs, watch
 from registry.authz import authorize
 from registry.context import CALLS, GOVERNANCE, Actor, RegistryContext
 from registry.identities import RevocationList
-from registry.ledger import EventInput, UnknownLedger
+from registry.ledger import EventInput
 from zhijian import identity
-from zhijian.errors import NotFound, invalid_field
+from zhijian.errors import Aborted, invalid_field
 from zhijian.registry.v1 import registry_service_pb2 as pb
 from zhijian.server import Call
 from zhijian.telemetry import current_trace_id
@@ -27,6 +28,7 @@ from zhijian.telemetry import current_trace_id
 T = TypeVar("T")
 LEDGERS = {"ledgers/governance": GOVERNANCE, "ledgers/calls": CALLS}
 MAX_CALL_RECORDS = 1000
+MAX_OFFSET = 1 << 40
 
 
 def page_token(offset: int, query: str) -> str:
@@ -41,10 +43,10 @@ def page_offset(token: str, query: str) -> int:
         data = json.loads(base64.urlsafe_b64decode(token.encode()))
         offset = int(data["o"])
         same = data["q"] == hashlib.sha256(query.encode()).hexdigest()[:16]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OverflowError):
         raise invalid_field("page_token", "is not a token this API issued",
                             reason="INVALID_PAGE_TOKEN") from None
-    if not same or offset < 0:
+    if not same or not 0 <= offset <= MAX_OFFSET:
         raise invalid_field("page_token", "belongs to another query", reason="INVALID_PAGE_TOKEN")
     return offset
 
@@ -80,7 +82,13 @@ class RegistryServicer:
     async def _run(self, method: str, call: Call,
                    fn: Callable[[Actor], T]) -> T:
         actor, _ = self._actor(method, call)
-        return await asyncio.to_thread(fn, actor)
+        try:
+            return await asyncio.to_thread(fn, actor)
+        except IntegrityError:
+            # Two writers raced past a check the database then enforced (a unique id):
+            # the caller's act did not happen and can be retried.
+            raise Aborted(f"{method} conflicted with a concurrent change; nothing was "
+                          "changed, retry", reason="CONCURRENT_CHANGE") from None
 
     # --- filings -------------------------------------------------------------------
 
@@ -337,7 +345,3 @@ class RegistryServicer:
                                   signing_key_id=key_id)
         reply.expire_time.FromDatetime(principal.expires_at)
         return reply
-
-
-def unknown_ledger(error: UnknownLedger) -> NotFound:
-    return NotFound(str(error), reason="UNKNOWN_LEDGER")

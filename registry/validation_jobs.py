@@ -77,7 +77,7 @@ def spec_dict(ctx: RegistryContext, filing: pb.Filing, run: pb.ValidationRun) ->
 
 def start(ctx: RegistryContext, actor: Actor, request: pb.ValidateFilingRequest
           ) -> pb.ValidationRun:
-    with ctx.db.transaction() as session:
+    with ctx.write() as session:
         loaded = load(session, request.name, lock=True)
         lifecycle_check(loaded, Action.VALIDATE)
         check_independent(loaded.filing, actor.subject, "validate")
@@ -160,11 +160,13 @@ def _ms(value: float) -> duration_pb2.Duration:
 
 def complete(ctx: RegistryContext, name: str, outcome: dict[str, Any]) -> pb.ValidationRun:
     """Record the runner's outcome and move the filing, in one transaction."""
-    with ctx.db.transaction() as session:
+    with ctx.write() as session:
         filing_name = name.split("/validationRuns/")[0]
         loaded: LoadedFiling = load(session, filing_name, lock=True)
         row = _run_row(session, name)
         run = records.from_json(pb.ValidationRun, row.body)
+        if row.state != pb.VALIDATION_RUN_STATE_RUNNING:
+            return run  # recorded already (e.g. failed by a restart): never overwritten
         now = ctx.clock()
         if not outcome.get("ok"):
             error = outcome.get("error") or {}
@@ -189,6 +191,19 @@ def complete(ctx: RegistryContext, name: str, outcome: dict[str, Any]) -> pb.Val
         row.record_sha256, row.complete_time = run.record_sha256, now
         row.body = records.to_json(run)
         return run
+
+
+# What the runner's process may see of the registry's environment. The model's own code
+# runs there: it gets no database URL, key paths or other credentials of the registry.
+RUNNER_ENV_PREFIXES = ("PATH", "HOME", "LANG", "LC_", "TMPDIR", "PYTHON", "VIRTUAL_ENV",
+                       "XDG_", "BENTOML_HOME", "DO_NOT_TRACK", "MLFLOW_HTTP_", "OTEL_")
+
+
+def runner_environment(tracking_uri: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k.startswith(RUNNER_ENV_PREFIXES)}
+    env["MLFLOW_TRACKING_URI"] = tracking_uri
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    return env
 
 
 class ValidationJobs:
@@ -224,7 +239,15 @@ class ValidationJobs:
             log.exception("validation runner failed for %s", name)
             outcome = {"ok": False, "error": {"reason": "RUNNER_FAILED",
                                               "message": f"{error.__class__.__name__}"}}
-        await asyncio.to_thread(complete, self._ctx, name, outcome)
+        try:
+            await asyncio.to_thread(complete, self._ctx, name, outcome)
+        except Exception as error:
+            # An outcome that cannot be recorded (malformed measurements, say) must not
+            # leave the run RUNNING, which would block every later run of the filing.
+            log.exception("recording the outcome of %s failed", name)
+            await asyncio.to_thread(complete, self._ctx, name, {
+                "ok": False, "error": {"reason": "RESULT_UNUSABLE",
+                                       "message": f"{error.__class__.__name__}: {error}"[:500]}})
 
     async def _run_runner(self, name: str) -> dict[str, Any]:
         ctx = self._ctx
@@ -245,7 +268,7 @@ class ValidationJobs:
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "registry.validation", "--spec", str(spec_file),
                 "--out", str(out_file), stdout=log_file, stderr=log_file,
-                env={**os.environ, "MLFLOW_TRACKING_URI": ctx.store.tracking_uri})
+                env=runner_environment(ctx.store.tracking_uri))
             try:
                 await asyncio.wait_for(process.wait(), ctx.settings.validation_timeout_s)
             except TimeoutError:

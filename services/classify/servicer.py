@@ -20,7 +20,14 @@ from services.classify.labels import LABELS, TASKS, display_name
 from services.classify.model_client import ModelServerClient
 from services.classify.settings import ClassifySettings
 from zhijian.classify.v1 import classify_service_pb2 as pb
-from zhijian.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound, invalid_field
+from zhijian.errors import (
+    AlreadyExists,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    invalid_field,
+)
 from zhijian.results import AlreadyReviewed, ResultRecord, ResultStore, ReviewRecord
 from zhijian.server import Call
 from zhijian.serving import Selected
@@ -111,6 +118,17 @@ class ClassifyServicer:
         # Set before the model call, so that a failure still names the version it hit.
         for key, value in selected.trailers().items():
             call.set_trailer(key, value)
+        # The filing's clearance caps what this version may see. Content detection and the
+        # caller's ceiling come with the gateway; the declared level is checked here.
+        declared = max(r.data_level for r in requests)
+        if selected.max_data_level and declared > selected.max_data_level:
+            raise PermissionDenied(
+                f"the request declares data level {types_pb.DataLevel.Name(declared)}; "
+                f"{selected.model} version {selected.version} is filed for at most "
+                f"{types_pb.DataLevel.Name(selected.max_data_level)}",
+                reason="DATA_LEVEL_EXCEEDS_CEILING",
+                metadata={"model": selected.model, "version": selected.version,
+                          "filing": selected.filing_id})
         predictions = await self._model_server.predict(
             [r.text for r in requests], selected.version,
             call.remaining() - MODEL_CALL_MARGIN_S)

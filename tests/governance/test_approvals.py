@@ -191,3 +191,41 @@ def test_evidence_is_frozen_at_submission(harness: Harness) -> None:
     error = refused(filings.submit, harness.ctx, DEVELOPER,
                     pb.SubmitFilingRequest(name=draft.name))
     assert error.reason == "DATASET_CHANGED"
+
+
+def test_data_above_the_models_clearance_cannot_be_filed(harness: Harness) -> None:
+    from registry import catalog
+    from zhijian.types.v1 import ai_result_pb2 as types_pb
+
+    path = harness.tmp / "patients.jsonl"
+    path.write_text('{"text": "patient record", "product_category": "device"}\n')
+    catalog.register(harness.ctx, DEVELOPER, pb.RegisterDatasetRequest(
+        dataset_id="ds-important", dataset=pb.Dataset(
+            display_name="important", uri=str(path), source="hospital", legal_basis="contract",
+            data_level=types_pb.DATA_LEVEL_L3_IMPORTANT)))
+    draft = harness.draft()  # classified for L2 at most
+    changed = pb.Filing(name=draft.name)
+    changed.datasets.extend(draft.datasets)
+    changed.datasets[0].dataset = "datasets/ds-important"
+    filings.update(harness.ctx, DEVELOPER, pb.UpdateFilingRequest(
+        filing=changed, update_mask={"paths": ["datasets"]}))
+    error = refused(filings.submit, harness.ctx, DEVELOPER,
+                    pb.SubmitFilingRequest(name=draft.name))
+    assert error.reason == "DATASET_ABOVE_MODEL_DATA_LEVEL"
+
+
+def test_approvals_of_different_runs_do_not_add_up(harness: Harness) -> None:
+    filing, run = harness.validated(tier="high")
+    harness.approve(filing, run, ADMIN)
+    filing = harness.approve(harness.get(filing.name), run, ADMIN2)
+    assert filing.state == pb.FILING_STATE_APPROVED
+    # Renewal: ADMIN signs for one run; later ADMIN2 signs for a newer one.
+    harness.clock.advance(100 * 86400)
+    older = harness.validate(filing)
+    harness.renew(harness.get(filing.name), older, ADMIN)
+    harness.clock.advance(86400)
+    newer = harness.validate(filing)
+    half = harness.renew(harness.get(filing.name), newer, ADMIN2)
+    assert half.revalidate_time == filing.revalidate_time, "two runs made one renewal"
+    full = harness.renew(half, newer, ADMIN)
+    assert full.revalidate_time.seconds > filing.revalidate_time.seconds

@@ -142,3 +142,30 @@ def test_a_revoked_token_id_is_refused_at_once(harness: Harness) -> None:
     events = harness.ctx.ledger.list_events("governance", page_size=10,
                                             action="identity.revoke")
     assert [e.details["jti"] for e in events] == ["jti-1"]
+
+
+def test_a_completed_renewal_reaches_serving(harness: Harness) -> None:
+    create(harness)
+    filing, _ = harness.approved()
+    before = promote(harness, filing)
+    harness.clock.advance(100 * 86400)
+    fresh = harness.validate(filing)
+    harness.renew(harness.get(filing.name), fresh)
+    after = deployments.get(harness.ctx, NAME)
+    # Serving processes check the date themselves: the new one must reach them.
+    assert after.revision > before.revision
+    assert after.production.revalidate_time.seconds > \
+        before.production.revalidate_time.seconds
+
+
+def test_a_deployment_needs_a_registered_model(harness: Harness) -> None:
+    with pytest.raises(ZhijianError) as refused:
+        deployments.create(harness.ctx, ADMIN, pb.CreateDeploymentRequest(
+            deployment_id="no-such-model", deployment=pb.Deployment(
+                network_domains=[types_pb.NETWORK_DOMAIN_INTRANET])))
+    assert refused.value.reason == "MODEL_NOT_REGISTERED"
+    with pytest.raises(ZhijianError) as invalid:
+        deployments.create(harness.ctx, ADMIN, pb.CreateDeploymentRequest(
+            deployment_id="../etc", deployment=pb.Deployment(
+                network_domains=[types_pb.NETWORK_DOMAIN_INTRANET])))
+    assert invalid.value.reason == "DEPLOYMENT_ID_INVALID"

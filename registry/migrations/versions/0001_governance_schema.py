@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 17:09:15.641877
+Create Date: 2026-11-25 17:56:34.273567
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ def upgrade() -> None:
     sa.Column('body', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['filing_id'], ['filings.id'], name=op.f('fk_approvals_filing_id_filings')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_approvals')),
-    sa.UniqueConstraint('filing_id', 'approval_round', 'approver', name=op.f('uq_approvals_filing_id'))
+    sa.UniqueConstraint('filing_id', 'approval_round', 'validation_run', 'approver', name=op.f('uq_approvals_filing_id'))
     )
     with op.batch_alter_table('approvals', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_approvals_filing_id'), ['filing_id'], unique=False)
