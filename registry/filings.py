@@ -125,7 +125,7 @@ def transition(ctx: RegistryContext, session: Session, loaded: LoadedFiling,
         "reason": reason, "filing_number": loaded.filing.filing_number,
         "model": loaded.filing.identity.model, "version": loaded.filing.identity.version,
         **(details or {})})
-    if after != before or action in (Action.SUBMIT,):
+    if after != before:
         loaded.filing.state_history.append(pb.StateChange(
             from_state=before, to_state=after, actor=subject,  # type: ignore[arg-type]
             change_time=timestamp(ctx.clock()), reason=reason, audit_event=event))

@@ -104,8 +104,8 @@ def start(ctx: RegistryContext, actor: Actor, request: pb.ValidateFilingRequest
         return run
 
 
-def _run_row(session: Any, name: str) -> ValidationRunRow:
-    row = session.get(ValidationRunRow, name.rsplit("/", 1)[-1], with_for_update=True)
+def _run_row(session: Any, name: str, *, lock: bool) -> ValidationRunRow:
+    row = session.get(ValidationRunRow, name.rsplit("/", 1)[-1], with_for_update=lock)
     if row is None:
         raise LookupError(name)
     return row
@@ -163,7 +163,7 @@ def complete(ctx: RegistryContext, name: str, outcome: dict[str, Any]) -> pb.Val
     with ctx.write() as session:
         filing_name = name.split("/validationRuns/")[0]
         loaded: LoadedFiling = load(session, filing_name, lock=True)
-        row = _run_row(session, name)
+        row = _run_row(session, name, lock=True)
         run = records.from_json(pb.ValidationRun, row.body)
         if row.state != pb.VALIDATION_RUN_STATE_RUNNING:
             return run  # recorded already (e.g. failed by a restart): never overwritten
@@ -256,7 +256,7 @@ class ValidationJobs:
         def prepare() -> dict[str, Any]:
             with ctx.db.read() as session:
                 loaded = load(session, filing_name, lock=False)
-                run = records.from_json(pb.ValidationRun, _plain_row(session, name).body)
+                run = records.from_json(pb.ValidationRun, _run_row(session, name, lock=False).body)
             return spec_dict(ctx, loaded.filing, run)
 
         spec = await asyncio.to_thread(prepare)
@@ -282,10 +282,3 @@ class ValidationJobs:
                     f"see {folder / 'runner.log'}"}}
         result: dict[str, Any] = json.loads(out_file.read_text())
         return result
-
-
-def _plain_row(session: Any, name: str) -> ValidationRunRow:
-    row = session.get(ValidationRunRow, name.rsplit("/", 1)[-1])
-    if row is None:
-        raise LookupError(name)
-    return row
