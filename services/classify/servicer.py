@@ -19,7 +19,9 @@ from prometheus_client import Counter
 from services.classify.labels import LABELS, TASKS, display_name
 from services.classify.model_client import ModelServerClient
 from services.classify.settings import ClassifySettings
+from zhijian import metadata as md
 from zhijian.classify.v1 import classify_service_pb2 as pb
+from zhijian.dlp import detect
 from zhijian.errors import (
     AlreadyExists,
     FieldViolation,
@@ -102,6 +104,40 @@ def task_result(task: str, prediction: dict[str, Any], language: str) -> pb.Task
         terms=prediction["terms"])
 
 
+LEVEL_NAMES = {f"L{i}": level for i, level in enumerate(
+    (types_pb.DATA_LEVEL_L1_PUBLIC, types_pb.DATA_LEVEL_L2_GENERAL,
+     types_pb.DATA_LEVEL_L3_IMPORTANT, types_pb.DATA_LEVEL_L4_CORE), start=1)}
+
+
+def declared_level(call: Call) -> int:
+    """``x-zhijian-data-level``: ``L1``-``L4`` or a ``DATA_LEVEL_*`` name."""
+    raw = call.metadata.get(md.DATA_LEVEL, "").strip()
+    if not raw:
+        return types_pb.DATA_LEVEL_UNSPECIFIED
+    if raw.upper() in LEVEL_NAMES:
+        return LEVEL_NAMES[raw.upper()]
+    if raw in types_pb.DataLevel.DESCRIPTOR.values_by_name:
+        return types_pb.DataLevel.Value(raw)
+    raise invalid_field(md.DATA_LEVEL, f"unknown data level {raw[:20]!r}; use L1-L4",
+                        reason="UNKNOWN_DATA_LEVEL")
+
+
+def effective_levels(requests: Sequence[pb.ClassifyRequest], call: Call) -> list[int]:
+    """Per request, the higher of the declared level (field or metadata) and what the
+    kernel's detectors find in the text. A classification marking is refused outright."""
+    header = declared_level(call)
+    levels = []
+    for index, request in enumerate(requests):
+        found = detect(request.text)
+        if found.classified:
+            # Which detector, never what it matched: the text must not reach a log.
+            raise PermissionDenied(
+                f"requests[{index}] carries a state-secret classification marking; "
+                "classified documents are refused everywhere", reason="CLASSIFIED_MARKING")
+        levels.append(max(request.data_level, header, found.level))
+    return levels
+
+
 class ClassifyServicer:
     def __init__(self, settings: ClassifySettings, model_server: ModelServerClient,
                  results: ResultStore, versions: VersionSelector) -> None:
@@ -112,18 +148,20 @@ class ClassifyServicer:
 
     async def _classify(self, requests: Sequence[pb.ClassifyRequest],
                         call: Call) -> list[pb.ClassifyResponse]:
+        levels = effective_levels(requests, call)
         # Refused here (suspended, expired, not for this domain, state unknown), nothing
         # reaches the model server. The request id keeps a retried call on the same slot.
         selected = self._versions.select(routing_key=call.request_id)
         # Set before the model call, so that a failure still names the version it hit.
         for key, value in selected.trailers().items():
             call.set_trailer(key, value)
-        # The filing's clearance caps what this version may see. Content detection and the
-        # caller's ceiling come with the gateway; the declared level is checked here.
-        declared = max(r.data_level for r in requests)
-        if selected.max_data_level and declared > selected.max_data_level:
+        highest = max(levels)
+        call.set_trailer(md.EFFECTIVE_LEVEL, types_pb.DataLevel.Name(highest))
+        # The filing's clearance caps what this version may see. The caller's ceiling
+        # (network domain, clearance) comes with the gateway.
+        if selected.max_data_level and highest > selected.max_data_level:
             raise PermissionDenied(
-                f"the request declares data level {types_pb.DataLevel.Name(declared)}; "
+                f"the request is at data level {types_pb.DataLevel.Name(highest)}; "
                 f"{selected.model} version {selected.version} is filed for at most "
                 f"{types_pb.DataLevel.Name(selected.max_data_level)}",
                 reason="DATA_LEVEL_EXCEEDS_CEILING",
@@ -136,7 +174,7 @@ class ClassifyServicer:
         created = timestamp_pb2.Timestamp()
         created.GetCurrentTime()
         responses = []
-        for request, prediction in zip(requests, predictions, strict=True):
+        for request, prediction, level in zip(requests, predictions, levels, strict=True):
             tasks = requested_tasks(request.tasks)
             language = request.display_language or "zh"
             result_id = uuid.uuid4().hex
@@ -144,7 +182,7 @@ class ClassifyServicer:
                 result=types_pb.AiResult(
                     result_id=result_id, ai_generated=True, disclaimer=AI_DISCLAIMER,
                     model=selected.model_ref(), create_time=created, trace_id=trace_id,
-                    data_level=request.data_level, review_required=True),
+                    data_level=level, review_required=True),  # type: ignore[arg-type]
                 results=[task_result(task, prediction[task], language) for task in tasks]))
             self._results.record(ResultRecord(
                 result_id=result_id, service="classify", model_name=selected.model,

@@ -130,6 +130,31 @@ def test_data_above_the_filings_clearance_never_reaches_the_model(classify: Any)
         text="病历摘要", data_level=types_pb.DATA_LEVEL_L2_GENERAL), timeout=10).results
 
 
+def test_personal_data_and_markings_are_refused_before_the_model(platform: Any,
+                                                                 classify: Any) -> None:
+    from services.classify.bench import bentoml_counters
+
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    first17 = "11010519850612123"
+    resident_id = first17 + "10X98765432"[sum(int(d) * w for d, w in
+                                               zip(first17, weights, strict=True)) % 11]
+    before, _ = bentoml_counters(platform.model_server_url)
+    for text, reason in ((f"申请人 {resident_id} 的血压计", "DATA_LEVEL_EXCEEDS_CEILING"),
+                         ("机密★ 某器械审评意见", "CLASSIFIED_MARKING")):
+        with pytest.raises(grpc.RpcError) as refused:
+            classify.Classify(cpb.ClassifyRequest(text=text), timeout=10)
+        parsed = parse_error(refused.value)
+        assert (parsed.code, parsed.reason) == (grpc.StatusCode.PERMISSION_DENIED, reason)
+        assert resident_id not in (refused.value.details() or "")
+    after, _ = bentoml_counters(platform.model_server_url)
+    assert after == before, "a refused request reached the model server"
+    # The effective level of an accepted call comes back as a trailer.
+    _, call = classify.Classify.with_call(cpb.ClassifyRequest(text="电子血压计"), timeout=10)
+    assert dict(call.trailing_metadata())[md.EFFECTIVE_LEVEL] == "DATA_LEVEL_L1_PUBLIC"
+    log = (platform.home / "logs" / "classify.log").read_text(errors="replace")
+    assert resident_id not in log
+
+
 def test_credentials_and_roles_are_checked_by_the_registry(registry: Registry) -> None:
     request = pb.ListFilingsRequest()
     with pytest.raises(grpc.RpcError) as anonymous:
