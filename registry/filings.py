@@ -425,6 +425,18 @@ def approval_tags(filing: pb.Filing) -> dict[str, str]:
             "zhijian.revalidate_time": filing.revalidate_time.ToJsonString()}
 
 
+def _approval_complete(ctx: RegistryContext, loaded: LoadedFiling, run: ValidationRunRow) -> None:
+    """The last required approval (or renewal) landed: the approval runs until the
+    run's revalidation date, and MLflow's tags say so."""
+    run_body = records.from_json(pb.ValidationRun, run.body)
+    loaded.filing.approve_time.CopyFrom(timestamp(ctx.clock()))
+    loaded.filing.revalidate_time.CopyFrom(run_body.next_revalidation_time)
+    loaded.filing.latest_validation_run = run_body.name
+    # MLflow inside the transaction: if it fails, the whole act rolls back.
+    ctx.store.set_version_tags(loaded.filing.identity.model, loaded.filing.identity.version,
+                               approval_tags(loaded.filing))
+
+
 def approve(ctx: RegistryContext, actor: Actor, request: pb.ApproveFilingRequest) -> pb.Filing:
     _mlflow_reachable(ctx, request.name)
     with ctx.write() as session:
@@ -448,14 +460,7 @@ def approve(ctx: RegistryContext, actor: Actor, request: pb.ApproveFilingRequest
                                  approval)
         complete = count >= loaded.filing.required_approvals
         if complete:
-            run_body = records.from_json(pb.ValidationRun, run.body)
-            loaded.filing.approve_time.CopyFrom(timestamp(ctx.clock()))
-            loaded.filing.revalidate_time.CopyFrom(run_body.next_revalidation_time)
-            loaded.filing.latest_validation_run = request.validation_run
-            # MLflow first: if it is down, the whole approval rolls back.
-            ctx.store.set_version_tags(loaded.filing.identity.model,
-                                       loaded.filing.identity.version,
-                                       approval_tags(loaded.filing))
+            _approval_complete(ctx, loaded, run)
         transition(ctx, session, loaded, actor, Action.APPROVE, approvals_complete=complete,
                    details={"approvals": count, "required": loaded.filing.required_approvals,
                             "validation_run_sha256": run.record_sha256,
@@ -507,15 +512,9 @@ def renew(ctx: RegistryContext, actor: Actor, request: pb.RenewFilingRequest) ->
         count = _record_approval(ctx, session, loaded, actor, renewal_round, approval)
         complete = count >= loaded.filing.required_approvals
         if complete:
-            run_body = records.from_json(pb.ValidationRun, run.body)
             loaded.row.approval_round = renewal_round
             loaded.row.revalidation_warned = False
-            loaded.filing.approve_time.CopyFrom(timestamp(ctx.clock()))
-            loaded.filing.revalidate_time.CopyFrom(run_body.next_revalidation_time)
-            loaded.filing.latest_validation_run = request.validation_run
-            ctx.store.set_version_tags(loaded.filing.identity.model,
-                                       loaded.filing.identity.version,
-                                       approval_tags(loaded.filing))
+            _approval_complete(ctx, loaded, run)
         transition(ctx, session, loaded, actor, Action.RENEW, approvals_complete=complete,
                    details={"approvals": count, "required": loaded.filing.required_approvals,
                             "validation_run_sha256": run.record_sha256,

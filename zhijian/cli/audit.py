@@ -14,10 +14,9 @@ from zhijian.cli.filing import (
     EXIT_OK,
     EXIT_REFUSED,
     CommandError,
-    Handler,
     Outcome,
     Registry,
-    add_action_args,
+    add_action,
     command,
     equals,
     message_dict,
@@ -42,11 +41,11 @@ def add_audit_commands(subparsers: Any) -> argparse.ArgumentParser:
                                   "their events (acting as --as NAME)")
     actions = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
 
-    verify = _action(actions, "verify", cmd_audit_verify, "check a ledger's hash chain and "
+    verify = add_action(actions, "verify", cmd_audit_verify, "check a ledger's hash chain and "
                      "signed checkpoints; exit 1 on any problem")
     verify.add_argument("--ledger", choices=LEDGERS, default="governance")
 
-    tail = _action(actions, "tail", cmd_audit_tail, "the last events of a ledger")
+    tail = add_action(actions, "tail", cmd_audit_tail, "the last events of a ledger")
     tail.add_argument("--ledger", choices=LEDGERS, default="governance")
     tail.add_argument("-n", type=int, default=DEFAULT_TAIL, dest="count", metavar="N",
                       help=f"how many events (default {DEFAULT_TAIL})")
@@ -54,13 +53,6 @@ def add_audit_commands(subparsers: Any) -> argparse.ArgumentParser:
     tail.add_argument("--target", help='e.g. "filings/abc"')
     tail.add_argument("--actor", help='e.g. "user:li.si"')
     return audit
-
-
-def _action(actions: Any, name: str, handler: Handler, summary: str) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = actions.add_parser(name, help=summary)
-    add_action_args(parser)
-    parser.set_defaults(handler=handler)
-    return parser
 
 
 @command

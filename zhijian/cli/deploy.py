@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from zhijian.cli.filing import (
     CommandError,
-    Handler,
     Outcome,
     Registry,
-    add_action_args,
+    add_action,
     command,
     filing_name,
     message_dict,
@@ -47,11 +46,11 @@ def add_deploy_commands(subparsers: Any) -> argparse.ArgumentParser:
                                    "and its kill switch (acting as --as NAME)")
     actions = deploy.add_subparsers(dest="deploy_command", required=True, metavar="ACTION")
 
-    status = _action(actions, "status", cmd_deploy_status, "serving state of one model, or "
+    status = add_action(actions, "status", cmd_deploy_status, "serving state of one model, or "
                      "of all")
     status.add_argument("model", nargs="?", help="registered model name (default: all)")
 
-    create = _action(actions, "create", cmd_deploy_create, "create a model's (empty) "
+    create = add_action(actions, "create", cmd_deploy_create, "create a model's (empty) "
                      "deployment")
     create.add_argument("model")
     create.add_argument("--domain", action="append", dest="domains", required=True,
@@ -60,13 +59,13 @@ def add_deploy_commands(subparsers: Any) -> argparse.ArgumentParser:
                         "version while production is suspended or expired")
     create.add_argument("--display-name")
 
-    promote = _action(actions, "promote", cmd_deploy_promote, "make an APPROVED version "
+    promote = add_action(actions, "promote", cmd_deploy_promote, "make an APPROVED version "
                       "production (default: the canary)")
     promote.add_argument("model")
     promote.add_argument("--filing", help="filing of the version (default: the canary's)")
     promote.add_argument("--reason", default="")
 
-    canary = _action(actions, "set-canary", cmd_deploy_set_canary, "set or clear the canary "
+    canary = add_action(actions, "set-canary", cmd_deploy_set_canary, "set or clear the canary "
                      "version and its traffic share")
     canary.add_argument("model")
     canary.add_argument("--filing", help="filing of the canary version")
@@ -78,17 +77,10 @@ def add_deploy_commands(subparsers: Any) -> argparse.ArgumentParser:
             ("rollback", cmd_deploy_rollback, "restore the previous production version"),
             ("suspend", cmd_deploy_suspend, "stop every version of the model (kill switch)"),
             ("resume", cmd_deploy_resume, "lift a deployment's suspension")):
-        reasoned = _action(actions, verb, handler, summary)
+        reasoned = add_action(actions, verb, handler, summary)
         reasoned.add_argument("model")
         reasoned.add_argument("--reason", required=True)
     return deploy
-
-
-def _action(actions: Any, name: str, handler: Handler, summary: str) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = actions.add_parser(name, help=summary)
-    add_action_args(parser)
-    parser.set_defaults(handler=handler)
-    return parser
 
 
 def _deployment_outcome(deployment: pb.Deployment, headline: str) -> Outcome:

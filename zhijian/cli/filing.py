@@ -224,7 +224,7 @@ def add_filing_commands(subparsers: Any) -> argparse.ArgumentParser:
                                    "lifecycle (acting as --as NAME)")
     actions = filing.add_subparsers(dest="filing_command", required=True, metavar="ACTION")
 
-    listing = _action(actions, "list", cmd_filing_list, "list filings (every page)")
+    listing = add_action(actions, "list", cmd_filing_list, "list filings (every page)")
     listing.add_argument("--state", help="e.g. approved, validated (FILING_STATE_… accepted)")
     listing.add_argument("--model", help="registered model name")
     listing.add_argument("--filter", help='AIP-160 filter ANDed with the above, e.g. '
@@ -232,20 +232,20 @@ def add_filing_commands(subparsers: Any) -> argparse.ArgumentParser:
     listing.add_argument("--due", action="store_true",
                          help="only filings whose revalidation is due")
 
-    show = _action(actions, "show", cmd_filing_show, "a filing with its latest validation "
+    show = add_action(actions, "show", cmd_filing_show, "a filing with its latest validation "
                    "run and report")
     show.add_argument("name", help="filings/ID or ID")
 
-    create = _action(actions, "create", cmd_filing_create, "create a DRAFT filing from a "
+    create = add_action(actions, "create", cmd_filing_create, "create a DRAFT filing from a "
                      "Filing in JSON")
     create.add_argument("--file", required=True, metavar="FILE.json")
     create.add_argument("--filing-id", help="4-63 characters of [a-z0-9-] (default: assigned)")
 
-    submit = _action(actions, "submit", cmd_filing_submit, "DRAFT -> SUBMITTED: freeze the "
+    submit = add_action(actions, "submit", cmd_filing_submit, "DRAFT -> SUBMITTED: freeze the "
                      "evidence")
     submit.add_argument("name")
 
-    validate = _action(actions, "validate", cmd_filing_validate, "start an independent "
+    validate = add_action(actions, "validate", cmd_filing_validate, "start an independent "
                        "validation run")
     validate.add_argument("name")
     validate.add_argument("--limitation", action="append", dest="limitations", default=[],
@@ -255,7 +255,7 @@ def add_filing_commands(subparsers: Any) -> argparse.ArgumentParser:
     validate.add_argument("--timeout", type=float, default=DEFAULT_WAIT_S, metavar="S",
                           help=f"how long --wait waits (default {DEFAULT_WAIT_S:g})")
 
-    approve = _action(actions, "approve", cmd_filing_approve, "sign an approval of a "
+    approve = add_action(actions, "approve", cmd_filing_approve, "sign an approval of a "
                       "VALIDATED filing")
     approve.add_argument("name")
     approve.add_argument("--run", help="validation run relied on (default: the newest "
@@ -263,12 +263,12 @@ def add_filing_commands(subparsers: Any) -> argparse.ArgumentParser:
     approve.add_argument("--condition", action="append", dest="conditions", default=[],
                          metavar="TEXT", help="condition attached to the approval (repeatable)")
 
-    reject = _action(actions, "reject", cmd_filing_reject, "sign the rejection of a "
+    reject = add_action(actions, "reject", cmd_filing_reject, "sign the rejection of a "
                      "VALIDATED filing (final)")
     reject.add_argument("name")
     reject.add_argument("--reason", required=True)
 
-    renew = _action(actions, "renew", cmd_filing_renew, "sign the renewal of an APPROVED or "
+    renew = add_action(actions, "renew", cmd_filing_renew, "sign the renewal of an APPROVED or "
                     "EXPIRED filing after revalidation")
     renew.add_argument("name")
     renew.add_argument("--run", help="validation run relied on (default: the newest passed)")
@@ -277,13 +277,14 @@ def add_filing_commands(subparsers: Any) -> argparse.ArgumentParser:
             ("suspend", cmd_filing_suspend, "APPROVED -> SUSPENDED (kill switch)"),
             ("reinstate", cmd_filing_reinstate, "SUSPENDED -> APPROVED"),
             ("retire", cmd_filing_retire, "withdraw from use for good (records kept)")):
-        simple = _action(actions, verb, handler, summary)
+        simple = add_action(actions, verb, handler, summary)
         simple.add_argument("name")
         simple.add_argument("--reason", required=True)
     return filing
 
 
-def _action(actions: Any, name: str, handler: Handler, summary: str) -> argparse.ArgumentParser:
+def add_action(actions: Any, name: str, handler: Handler, summary: str) -> argparse.ArgumentParser:
+    """One action of a command group, acting as an identity (shared by filing, deploy, audit)."""
     parser: argparse.ArgumentParser = actions.add_parser(name, help=summary)
     add_action_args(parser)
     parser.set_defaults(handler=handler)
