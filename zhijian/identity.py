@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -346,6 +347,9 @@ class Principal:
         return self.subject.startswith(SVC_PREFIX)
 
 
+KEY_RELOAD_INTERVAL_S = 5.0
+
+
 def _invalid() -> Unauthenticated:
     return Unauthenticated(INVALID_MESSAGE, reason=REASON_INVALID)
 
@@ -357,8 +361,15 @@ class TokenVerifier:
 
     def __init__(self, public_keys: Mapping[str, Ed25519PublicKey], *, issuer_name: str,
                  audience: str, is_revoked: Callable[[str], bool], leeway_s: float = 5,
-                 cache_size: int = 4096) -> None:
+                 cache_size: int = 4096,
+                 reload_keys: Callable[[], Mapping[str, Ed25519PublicKey]] | None = None
+                 ) -> None:
         self._keys = dict(public_keys)
+        # Rotation without downtime: a token signed by a key published after start makes
+        # the verifier re-read the published keys (at most once per interval, so that
+        # garbage key ids cannot turn every call into a file read).
+        self._reload_keys = reload_keys
+        self._next_reload = 0.0
         self._issuer = issuer_name
         self._audience = audience
         self._is_revoked = is_revoked
@@ -374,7 +385,8 @@ class TokenVerifier:
     def from_settings(cls, settings: IdentitySettings, *,
                       is_revoked: Callable[[str], bool]) -> TokenVerifier:
         return cls(load_public_keys(settings.jwks_path), issuer_name=settings.issuer_name,
-                   audience=settings.audience, is_revoked=is_revoked)
+                   audience=settings.audience, is_revoked=is_revoked,
+                   reload_keys=lambda: load_public_keys(settings.jwks_path))
 
     def verify(self, token: str) -> Principal:
         principal = self._verified.get(token)
@@ -399,9 +411,21 @@ class TokenVerifier:
                 del self._verified[next(iter(self._verified))]
         self._verified[token] = principal
 
+    def _reloaded_key(self, kid: str) -> Ed25519PublicKey | None:
+        now = time.monotonic()
+        if not kid or self._reload_keys is None or now < self._next_reload:
+            return None
+        self._next_reload = now + KEY_RELOAD_INTERVAL_S
+        try:
+            self._keys = dict(self._reload_keys())
+        except (OSError, IdentityError, ValueError):
+            return None
+        return self._keys.get(kid)
+
     def _decode(self, token: str) -> dict[str, Any]:
         try:
-            key = self._keys.get(_unverified_kid(token))
+            kid = _unverified_kid(token)
+            key = self._keys.get(kid) or self._reloaded_key(kid)
             if key is None:
                 raise _invalid()
             claims: dict[str, Any] = jwt.decode(

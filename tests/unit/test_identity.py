@@ -153,6 +153,21 @@ def test_rotation_keeps_tokens_of_the_previous_key_valid(keys_dir: Path) -> None
     assert jwt.get_unverified_header(new_token)["kid"] == second.kid
 
 
+def test_a_key_published_after_start_is_picked_up(keys_dir: Path) -> None:
+    first = IssuerKey.load_or_create(keys_dir)
+    jwks = keys_dir / ISSUER_JWKS
+    verifier = TokenVerifier(load_public_keys(jwks), issuer_name=ISS, audience=AUD,
+                             is_revoked=lambda _: False,
+                             reload_keys=lambda: load_public_keys(jwks))
+    assert verifier.verify(token_for(first))
+    second = IssuerKey.rotate(keys_dir)  # published while the verifier runs
+    assert verifier.verify(token_for(second)).subject
+    # A kid nobody published stays refused.
+    stranger = IssuerKey._from_private(Ed25519PrivateKey.generate())
+    with pytest.raises(Unauthenticated):
+        verifier.verify(token_for(stranger))
+
+
 # --- tokens -----------------------------------------------------------------------------
 
 def test_issue_and_verify_round_trip(issuer: IssuerKey, verifier: TokenVerifier) -> None:
