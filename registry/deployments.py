@@ -148,7 +148,7 @@ def create(ctx: RegistryContext, actor: Actor,
         raise invalid_field("deployment_id", "must be the registered model name (letters, "
                             "digits, '.', '_', '-')", reason="DEPLOYMENT_ID_INVALID")
     try:
-        ctx.store.model_state(model)
+        ctx.store.ping(model)
     except NotFound:
         raise FailedPrecondition(f"MLflow has no registered model {model}",
                                  reason="MODEL_NOT_REGISTERED") from None
@@ -203,7 +203,7 @@ def update(ctx: RegistryContext, actor: Actor,
 
 def promote(ctx: RegistryContext, actor: Actor,
             request: pb.PromoteDeploymentRequest) -> pb.Deployment:
-    ctx.store.model_state(_deployment_id(request.name))  # MLflow must be up: see _mlflow_reachable
+    ctx.store.ping(_deployment_id(request.name))  # MLflow must be up: see _mlflow_reachable
     with ctx.write() as session:
         row = _load(session, request.name, lock=True)
         _check_etag(row, request.etag)
@@ -240,7 +240,7 @@ def set_canary(ctx: RegistryContext, actor: Actor,
     if not clearing and weight == 0:
         raise invalid_field("weight_percent", "a canary needs a weight of 1-100 (0 with no "
                             "filing clears it)", reason="CANARY_WEIGHT_OUT_OF_RANGE")
-    ctx.store.model_state(_deployment_id(request.name))
+    ctx.store.ping(_deployment_id(request.name))
     with ctx.write() as session:
         row = _load(session, request.name, lock=True)
         _check_etag(row, request.etag)
@@ -264,7 +264,7 @@ def rollback(ctx: RegistryContext, actor: Actor,
              request: pb.RollbackDeploymentRequest) -> pb.Deployment:
     if not request.reason.strip():
         raise invalid_field("reason", "a rollback needs a reason", reason="REASON_REQUIRED")
-    ctx.store.model_state(_deployment_id(request.name))
+    ctx.store.ping(_deployment_id(request.name))
     with ctx.write() as session:
         row = _load(session, request.name, lock=True)
         _check_etag(row, request.etag)

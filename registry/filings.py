@@ -302,8 +302,8 @@ def submit(ctx: RegistryContext, actor: Actor, request: pb.SubmitFilingRequest) 
             metadata={"filing": request.name})
     # Hash the artifacts before the transaction: MLflow may be slow or down, and a write
     # transaction must not wait on it (nothing is stored if this fails).
-    digests = ctx.store.artifact_digests(peek.filing.identity.model,
-                                         peek.filing.identity.version)
+    stored = ctx.store.stored_files(peek.filing.identity.model, peek.filing.identity.version)
+    digests = stored.digests
     with ctx.write() as session:
         loaded = load(session, request.name, lock=True)
         _check_etag(loaded, request.etag)
@@ -317,6 +317,10 @@ def submit(ctx: RegistryContext, actor: Actor, request: pb.SubmitFilingRequest) 
         filing.identity.artifacts.extend(
             pb.Artifact(path=d.path, sha256=d.sha256, size_bytes=d.size_bytes)
             for d in digests)
+        if not filing.technical_description.dependencies:
+            filing.technical_description.dependencies.extend(
+                pb.Dependency(name=name, version=version)
+                for name, version in stored.dependencies)
         _snapshot_datasets(ctx, session, filing)
         filing.evidence_sha256 = records.evidence_sha256(filing)
         filing.submit_time.CopyFrom(timestamp(ctx.clock()))
@@ -411,7 +415,7 @@ def _mlflow_reachable(ctx: RegistryContext, name: str) -> None:
     the kill switch included."""
     with ctx.db.read() as session:
         model = load(session, name, lock=False).filing.identity.model
-    ctx.store.model_state(model)
+    ctx.store.ping(model)
 
 
 def approval_tags(filing: pb.Filing) -> dict[str, str]:

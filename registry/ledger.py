@@ -71,6 +71,7 @@ from registry.schema import (
     LedgerHeadRow,
     LedgerTombstoneRow,
 )
+from zhijian.files import write_file
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +185,8 @@ class LedgerKey:
             pem = Ed25519PrivateKey.generate().private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption())
-            _create_exclusively(path, pem, 0o600)
+            with suppress(FileExistsError):  # another process created it first
+                write_file(path, pem, mode=0o600, exclusive=True)
         elif path.stat().st_mode & 0o077:
             log.warning("ledger key %s is readable by group or others; it should be 0600", path)
         private = serialization.load_pem_private_key(path.read_bytes(), password=None)
@@ -193,7 +195,8 @@ class LedgerKey:
         key = cls(private.public_key(), private)
         public_path = _public_path(path)
         if not public_path.exists():
-            _create_exclusively(public_path, key.public_pem(), 0o644)
+            with suppress(FileExistsError):
+                write_file(public_path, key.public_pem(), mode=0o644, exclusive=True)
         return key
 
     @classmethod
@@ -230,31 +233,6 @@ class LedgerKey:
 
 def _public_path(path: Path) -> Path:
     return path.with_name(path.name + ".pub")
-
-
-def _create_exclusively(path: Path, data: bytes, mode: int) -> None:
-    """Write ``path`` whole or not at all; if another process got there first, keep its file
-    (two processes racing to create the key must end up with one key)."""
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        with suppress(FileExistsError):  # another process created it first: keep theirs
-            os.link(temporary, path)
-        _fsync_directory(path.parent)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 # --- values ------------------------------------------------------------------------------
@@ -604,14 +582,8 @@ class Ledger:
         signature = self._key.sign(_signed(WITNESS_DOMAIN, payload))
         document = {**payload, "key_id": self._key.key_id,
                     "signature": base64.b64encode(signature).decode()}
-        path = self.witness_path(ledger)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with temporary.open("w", encoding="utf-8") as handle:
-            handle.write(canonical_json(document))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-        _fsync_directory(path.parent)
+        write_file(self.witness_path(ledger), canonical_json(document).encode("utf-8"),
+                   mode=0o644)
 
     # --- verify --------------------------------------------------------------------------
 

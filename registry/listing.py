@@ -72,7 +72,7 @@ def _time_value(text: str) -> float:
                             reason="INVALID_FILTER") from None
 
 
-def _filing_value(row: FilingRow, filing: pb.Filing, field: str) -> Any:
+def _filing_value(row: FilingRow, field: str) -> Any:
     return {"state": row.state, "filing_type": row.filing_type, "identity.model": row.model,
             "identity.version": row.version, "classification.risk_tier": row.risk_tier,
             "parties.submitter": row.submitter, "filing_number": row.filing_number,
@@ -112,20 +112,21 @@ def list_filings(ctx: RegistryContext, filter_text: str, order_by: str, offset: 
     skipped = 0
     with ctx.db.read() as session:
         for row in session.scalars(select(FilingRow).order_by(*order, FilingRow.id)):
-            loaded = filings.LoadedFiling(row, records.from_json(pb.Filing, row.body))
-            if not all(_matches(row, loaded.filing, c, v) for c, v in clauses):
+            # Filters read the row's columns; only filings on the page are parsed.
+            if not all(_matches(row, c, v) for c, v in clauses):
                 continue
             if skipped < offset:
                 skipped += 1
                 continue
+            loaded = filings.LoadedFiling(row, records.from_json(pb.Filing, row.body))
             result.append(filings.render(loaded, ctx))
             if len(result) >= limit:
                 break
     return result
 
 
-def _matches(row: FilingRow, filing: pb.Filing, clause: Clause, value: Any) -> bool:
-    actual = _filing_value(row, filing, clause.field)
+def _matches(row: FilingRow, clause: Clause, value: Any) -> bool:
+    actual = _filing_value(row, clause.field)
     if actual is None:
         return False
     return _OPS[clause.op](actual, value)

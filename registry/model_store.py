@@ -32,7 +32,12 @@ class VersionInfo:
     run_id: str
     model_uri: str
     signature_json: str
-    dependencies: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class StoredFiles:
+    digests: list[ArtifactDigest]
+    dependencies: list[tuple[str, ...]]  # (name, version) pins from requirements.txt
 
 
 @dataclass(frozen=True)
@@ -77,21 +82,20 @@ class ModelStore:
     def describe_version(self, model: str, version: str) -> VersionInfo:
         def describe() -> VersionInfo:
             found = self._client.get_model_version(model, version)
-            signature, deps = "", []
+            signature = ""
             with contextlib.suppress(Exception):
                 from mlflow.models import get_model_info
 
                 info = get_model_info(f"models:/{model}/{version}")
                 if info.signature is not None:
                     signature = json.dumps(info.signature.to_dict(), sort_keys=True)
-            with contextlib.suppress(Exception):
-                run = self._client.get_run(found.run_id) if found.run_id else None
-                if run is not None:
-                    deps = sorted((k.removeprefix("dep."), v) for k, v in run.data.params.items()
-                                  if k.startswith("dep."))
             return VersionInfo(model, version, found.run_id or "", f"models:/{model}/{version}",
-                               signature, deps)
+                               signature)
         return self._call(f"model version {model}/{version}", describe)
+
+    def ping(self, model: str) -> None:
+        """One cheap read: is MLflow up, and does it know the model?"""
+        self._call(f"registered model {model}", lambda: self._client.get_registered_model(model))
 
     @contextlib.contextmanager
     def download(self, model: str, version: str) -> Iterator[Path]:
@@ -105,9 +109,14 @@ class ModelStore:
                                                   tracking_uri=self.tracking_uri))
             yield Path(path)
 
-    def artifact_digests(self, model: str, version: str) -> list[ArtifactDigest]:
+    def stored_files(self, model: str, version: str) -> StoredFiles:
+        """Hashes of every file of the version and the pinned requirements it declares,
+        from one download."""
         with self.download(model, version) as root:
-            return hash_tree(root)
+            requirements = root / "requirements.txt"
+            pinned = requirements.read_text().splitlines() if requirements.is_file() else []
+            return StoredFiles(hash_tree(root), [tuple(line.strip().split("==", 1))
+                                                 for line in pinned if "==" in line])
 
     def set_version_tags(self, model: str, version: str, tags: dict[str, str]) -> None:
         def write() -> None:

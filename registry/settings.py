@@ -8,6 +8,7 @@ from pathlib import Path
 
 from registry.db import database_url
 from zhijian.config import ConfigError, env_float, env_int, env_str, zhijian_home
+from zhijian.identity import IdentitySettings
 from zhijian.types.v1 import ai_result_pb2 as types_pb
 
 DEFAULT_GRPC_PORT = 50060
@@ -46,7 +47,7 @@ class RegistrySettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RegistrySettings:
         home = zhijian_home(env)
-        keys = Path(env_str("ZHIJIAN_KEYS_DIR", str(home / "keys"), env))
+        keys = IdentitySettings.from_env(env).keys_dir  # one reading of ZHIJIAN_KEYS_DIR
         tracking_uri = env_str("MLFLOW_TRACKING_URI", "", env)
         if not tracking_uri:
             raise ConfigError("MLFLOW_TRACKING_URI must point at the MLflow tracking server")

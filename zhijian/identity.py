@@ -14,7 +14,6 @@ import base64
 import contextlib
 import hashlib
 import json
-import os
 import re
 import time
 import uuid
@@ -33,6 +32,7 @@ from jwt.types import Options
 from zhijian import metadata as md
 from zhijian.config import ConfigError, env_int, env_str, zhijian_home
 from zhijian.errors import Unauthenticated
+from zhijian.files import write_file
 from zhijian.types.v1 import ai_result_pb2
 
 ROLES: Final = ("model_developer", "validator", "platform_admin", "reviewer",
@@ -178,24 +178,6 @@ def _private_dir(path: Path) -> Path:
     return path
 
 
-def _write_file(path: Path, data: bytes, *, mode: int, exclusive: bool = False) -> None:
-    """Write via a temporary file so readers never see half a key; with ``exclusive`` a
-    concurrent writer that got there first wins (FileExistsError)."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if exclusive:
-            os.link(tmp, path)
-        else:
-            os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def private_key_pem(key: Ed25519PrivateKey) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
@@ -239,7 +221,7 @@ def load_public_keys(jwks_path: Path) -> dict[str, Ed25519PublicKey]:
 
 def write_jwks(jwks_path: Path, keys: Iterable[Ed25519PublicKey]) -> None:
     document = {"keys": [public_jwk(key) for key in keys]}
-    _write_file(jwks_path, (json.dumps(document, indent=2) + "\n").encode(), mode=0o644)
+    write_file(jwks_path, (json.dumps(document, indent=2) + "\n").encode(), mode=0o644)
 
 
 def publish_public_key(jwks_path: Path, key: Ed25519PublicKey) -> None:
@@ -278,7 +260,7 @@ class IssuerKey:
         if not path.exists():
             # If another process created it meanwhile, theirs is used.
             with contextlib.suppress(FileExistsError):
-                _write_file(path, private_key_pem(Ed25519PrivateKey.generate()), mode=0o600,
+                write_file(path, private_key_pem(Ed25519PrivateKey.generate()), mode=0o600,
                             exclusive=True)
         issuer = cls.load(keys_dir)
         publish_public_key(keys_dir / ISSUER_JWKS, issuer.public_key)
@@ -291,7 +273,7 @@ class IssuerKey:
         _private_dir(keys_dir)
         key = Ed25519PrivateKey.generate()
         publish_public_key(keys_dir / ISSUER_JWKS, key.public_key())
-        _write_file(keys_dir / ISSUER_PEM, private_key_pem(key), mode=0o600)
+        write_file(keys_dir / ISSUER_PEM, private_key_pem(key), mode=0o600)
         return cls._from_private(key)
 
     @property
@@ -599,7 +581,7 @@ class LocalIdentity:
     def save(self) -> LocalIdentity:
         _private_dir(self.directory)
         text = json.dumps(self.to_json(), ensure_ascii=False, indent=2) + "\n"
-        _write_file(self.path, text.encode("utf-8"), mode=0o600)
+        write_file(self.path, text.encode("utf-8"), mode=0o600)
         return self
 
     def signing_key(self) -> Ed25519PrivateKey:
@@ -612,7 +594,7 @@ class LocalIdentity:
     def with_signing_key(self, key: Ed25519PrivateKey) -> LocalIdentity:
         """Store a (new) signing key; it counts as enrolled only once the registry says so."""
         _private_dir(self.directory)
-        _write_file(self.signing_key_path, private_key_pem(key), mode=0o600)
+        write_file(self.signing_key_path, private_key_pem(key), mode=0o600)
         return replace(self, signing_key_id=key_id_of(key.public_key()),
                        signing_key_enrolled=False)
 

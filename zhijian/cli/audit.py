@@ -42,7 +42,7 @@ def add_audit_commands(subparsers: Any) -> argparse.ArgumentParser:
     actions = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
 
     verify = add_action(actions, "verify", cmd_audit_verify, "check a ledger's hash chain and "
-                     "signed checkpoints; exit 1 on any problem")
+                        "signed checkpoints; exit 1 on any problem")
     verify.add_argument("--ledger", choices=LEDGERS, default="governance")
 
     tail = add_action(actions, "tail", cmd_audit_tail, "the last events of a ledger")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from zhijian.files import write_file
 from zhijian.registry.v1 import registry_service_pb2 as pb
 from zhijian.types.v1 import ai_result_pb2 as types_pb
 
@@ -79,9 +80,7 @@ def enrol_identities(keys_dir: Path, identities_dir: Path, tokens_dir: Path,
     tokens_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     for component in SERVICE_IDENTITIES:
         identity = LocalIdentity.load(identities_dir, service_identity_name(component))
-        path = tokens_dir / f"{component}.jwt"
-        path.touch(mode=0o600)
-        path.write_text(identity.token)
+        write_file(tokens_dir / f"{component}.jwt", identity.token.encode(), mode=0o600)
 
 
 async def enrol_approver_keys(identities_dir: Path, target: str, progress: Progress) -> None:

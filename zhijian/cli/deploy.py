@@ -47,11 +47,11 @@ def add_deploy_commands(subparsers: Any) -> argparse.ArgumentParser:
     actions = deploy.add_subparsers(dest="deploy_command", required=True, metavar="ACTION")
 
     status = add_action(actions, "status", cmd_deploy_status, "serving state of one model, or "
-                     "of all")
+                        "of all")
     status.add_argument("model", nargs="?", help="registered model name (default: all)")
 
     create = add_action(actions, "create", cmd_deploy_create, "create a model's (empty) "
-                     "deployment")
+                        "deployment")
     create.add_argument("model")
     create.add_argument("--domain", action="append", dest="domains", required=True,
                         choices=DOMAINS, help="network domain to serve in (repeatable)")
@@ -60,13 +60,13 @@ def add_deploy_commands(subparsers: Any) -> argparse.ArgumentParser:
     create.add_argument("--display-name")
 
     promote = add_action(actions, "promote", cmd_deploy_promote, "make an APPROVED version "
-                      "production (default: the canary)")
+                         "production (default: the canary)")
     promote.add_argument("model")
     promote.add_argument("--filing", help="filing of the version (default: the canary's)")
     promote.add_argument("--reason", default="")
 
     canary = add_action(actions, "set-canary", cmd_deploy_set_canary, "set or clear the canary "
-                     "version and its traffic share")
+                        "version and its traffic share")
     canary.add_argument("model")
     canary.add_argument("--filing", help="filing of the canary version")
     canary.add_argument("--weight", type=int, metavar="PERCENT", help="traffic share, 1-100")

@@ -233,20 +233,20 @@ def add_filing_commands(subparsers: Any) -> argparse.ArgumentParser:
                          help="only filings whose revalidation is due")
 
     show = add_action(actions, "show", cmd_filing_show, "a filing with its latest validation "
-                   "run and report")
+                      "run and report")
     show.add_argument("name", help="filings/ID or ID")
 
     create = add_action(actions, "create", cmd_filing_create, "create a DRAFT filing from a "
-                     "Filing in JSON")
+                        "Filing in JSON")
     create.add_argument("--file", required=True, metavar="FILE.json")
     create.add_argument("--filing-id", help="4-63 characters of [a-z0-9-] (default: assigned)")
 
     submit = add_action(actions, "submit", cmd_filing_submit, "DRAFT -> SUBMITTED: freeze the "
-                     "evidence")
+                        "evidence")
     submit.add_argument("name")
 
     validate = add_action(actions, "validate", cmd_filing_validate, "start an independent "
-                       "validation run")
+                          "validation run")
     validate.add_argument("name")
     validate.add_argument("--limitation", action="append", dest="limitations", default=[],
                           metavar="TEXT", help="known limitation to record (repeatable)")
@@ -256,7 +256,7 @@ def add_filing_commands(subparsers: Any) -> argparse.ArgumentParser:
                           help=f"how long --wait waits (default {DEFAULT_WAIT_S:g})")
 
     approve = add_action(actions, "approve", cmd_filing_approve, "sign an approval of a "
-                      "VALIDATED filing")
+                         "VALIDATED filing")
     approve.add_argument("name")
     approve.add_argument("--run", help="validation run relied on (default: the newest "
                          "passed one)")
@@ -264,12 +264,12 @@ def add_filing_commands(subparsers: Any) -> argparse.ArgumentParser:
                          metavar="TEXT", help="condition attached to the approval (repeatable)")
 
     reject = add_action(actions, "reject", cmd_filing_reject, "sign the rejection of a "
-                     "VALIDATED filing (final)")
+                        "VALIDATED filing (final)")
     reject.add_argument("name")
     reject.add_argument("--reason", required=True)
 
     renew = add_action(actions, "renew", cmd_filing_renew, "sign the renewal of an APPROVED or "
-                    "EXPIRED filing after revalidation")
+                       "EXPIRED filing after revalidation")
     renew.add_argument("name")
     renew.add_argument("--run", help="validation run relied on (default: the newest passed)")
 
@@ -284,7 +284,7 @@ def add_filing_commands(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def add_action(actions: Any, name: str, handler: Handler, summary: str) -> argparse.ArgumentParser:
-    """One action of a command group, acting as an identity (shared by filing, deploy, audit)."""
+    """One action of a command group, acting as an identity (filing, deploy, audit)."""
     parser: argparse.ArgumentParser = actions.add_parser(name, help=summary)
     add_action_args(parser)
     parser.set_defaults(handler=handler)
