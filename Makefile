@@ -58,6 +58,18 @@ bench: $(VENV)/.runtime
 eval: $(VENV)/.runtime
 	$(VENV)/bin/zhijian eval classify
 
+.PHONY: load bench-gateway
+
+# Locust, headless, against the platform `make run` started (same ZHIJIAN_HOME and ports):
+# reports in load/report/, fails if a user class made < 200 requests or a status was
+# unexpected. See load/README.md.
+load: $(VENV)/.dev
+	$(PY) -m load
+
+# What the gateway adds over a bare gRPC hop (one run on this machine; not a test).
+bench-gateway: $(VENV)/.runtime
+	$(PY) -m gateway.bench
+
 # Regenerate the lock files after changing pyproject.toml.
 lock: | $(UV)
 	$(UV) pip compile pyproject.toml --python-version 3.11 --quiet -o requirements.lock

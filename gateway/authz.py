@@ -21,16 +21,19 @@ import argparse
 import asyncio
 import csv
 import hashlib
+import json
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 import casbin
 
+from zhijian.assertion import DOMAIN_CEILINGS as KERNEL_CEILINGS
+from zhijian.identity import clearance_to_level
 from zhijian.types.v1 import ai_result_pb2
 
 POLICY_DIR: Final = Path(__file__).resolve().parent / "policy"
@@ -40,13 +43,10 @@ DEFAULT_POLICY: Final = POLICY_DIR / "policy.csv"
 L1: Final = int(ai_result_pb2.DATA_LEVEL_L1_PUBLIC)
 L4: Final = int(ai_result_pb2.DATA_LEVEL_L4_CORE)
 UNSPECIFIED: Final = int(ai_result_pb2.DATA_LEVEL_UNSPECIFIED)
-# Default domain ceilings from ARCHITECTURE.md; the filing's clearance is applied later by
-# the service, which alone knows which model version answers.
+# The kernel's domain ceilings as DataLevel values; the filing's clearance is applied later
+# by the service, which alone knows which model version answers.
 DOMAIN_CEILINGS: Final[dict[str, int]] = {
-    "internet": L1,
-    "extranet": int(ai_result_pb2.DATA_LEVEL_L3_IMPORTANT),
-    "intranet": L4,
-}
+    domain: clearance_to_level(clearance) for domain, clearance in KERNEL_CEILINGS.items()}
 DOMAINS: Final = tuple(DOMAIN_CEILINGS)
 
 ROLE_NOT_PERMITTED: Final = "ROLE_NOT_PERMITTED"
@@ -88,6 +88,7 @@ class _State:
 
     enforcer: casbin.Enforcer
     digest: str
+    model_text: str
     cache: dict[CacheKey, bool] = field(default_factory=dict)
 
 
@@ -108,20 +109,27 @@ def _parse_rule(row: list[str], where: str) -> list[str]:
     return [role, domain, pattern, effect]
 
 
-def parse_policy(text: str, source: str = "policy") -> list[list[str]]:
-    """Rules of a policy file; ``#`` comments and blank lines are skipped."""
+def parse_rows(rows: Iterable[tuple[str, Sequence[str]]]) -> list[list[str]]:
+    """Rules from ``(where, cells)`` pairs, cells as in a policy line (``p, role, domain,
+    method_pattern, allow|deny``); ``where`` names the row in errors. The one check for
+    every source of rules, so a database row is held to exactly what a file line is."""
     rules: list[list[str]] = []
     seen: set[tuple[str, ...]] = set()
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        row = next(csv.reader([line], skipinitialspace=True))
-        rule = _parse_rule(row, f"{source}:{number}")
+    for where, row in rows:
+        rule = _parse_rule(list(row), where)
         if tuple(rule) in seen:
-            raise PolicyError(f"{source}:{number}: duplicate rule {', '.join(rule)}")
+            raise PolicyError(f"{where}: duplicate rule {', '.join(rule)}")
         seen.add(tuple(rule))
         rules.append(rule)
     return rules
+
+
+def parse_policy(text: str, source: str = "policy") -> list[list[str]]:
+    """Rules of a policy file; ``#`` comments and blank lines are skipped."""
+    return parse_rows(
+        (f"{source}:{number}", next(csv.reader([line], skipinitialspace=True)))
+        for number, line in enumerate(text.splitlines(), start=1)
+        if line.strip() and not line.lstrip().startswith("#"))
 
 
 def build_enforcer(model_text: str, rules: list[list[str]]) -> casbin.Enforcer:
@@ -139,6 +147,11 @@ def _digest(model_text: str, policy_text: str) -> str:
     return hashlib.sha256(f"{model_text}\0{policy_text}".encode()).hexdigest()
 
 
+def _rules_digest(model_text: str, rules: list[list[str]]) -> str:
+    # JSON, not a join: no cell content can make two different rule sets hash alike.
+    return _digest(model_text, json.dumps(rules, ensure_ascii=False))
+
+
 def _check_level(name: str, level: int, low: int) -> None:
     if not low <= level <= L4:
         raise ValueError(f"{name} {level} is not a data level ({low}..{L4})")
@@ -154,11 +167,16 @@ def ceiling(domain: str, clearance_level: int) -> int:
 
 
 class Authorizer:
-    """Thread-safe authorization decisions with a cache and hot reload."""
+    """Thread-safe authorization decisions with a cache and hot reload.
+
+    Two ways to feed it: from files (``from_files``; ``reload_if_changed`` and ``watch``
+    follow them), or from rules held elsewhere (``from_rules``; the owner pushes each new
+    rule set with ``replace_rules``, as gateway/policy_store.py does from PostgreSQL).
+    """
 
     def __init__(self, model_path: Path, policy_path: Path) -> None:
-        self.model_path = Path(model_path)
-        self.policy_path = Path(policy_path)
+        self.model_path: Path | None = Path(model_path)
+        self.policy_path: Path | None = Path(policy_path)
         self._reload_lock = threading.Lock()
         self._state = self._load()
 
@@ -167,9 +185,25 @@ class Authorizer:
                    policy_path: Path | str = DEFAULT_POLICY) -> Authorizer:
         return cls(Path(model_path), Path(policy_path))
 
+    @classmethod
+    def from_rules(cls, model_text: str, rules: Iterable[Sequence[str]], *,
+                   source: str = "rules") -> Authorizer:
+        """An Authorizer over ``[role, domain, method_pattern, allow|deny]`` rules, checked
+        like policy-file lines (PolicyError names ``source`` and the rule's index)."""
+        authorizer = cls.__new__(cls)
+        authorizer.model_path = None
+        authorizer.policy_path = None
+        authorizer._reload_lock = threading.Lock()
+        checked = _check_rules(rules, source)
+        authorizer._state = _State(build_enforcer(model_text, checked),
+                                   _rules_digest(model_text, checked), model_text)
+        return authorizer
+
     # --- loading ---------------------------------------------------------------------
 
     def _read(self) -> tuple[str, str]:
+        if self.model_path is None or self.policy_path is None:
+            raise RuntimeError("this Authorizer is fed by replace_rules(), not by files")
         return (self.model_path.read_text(encoding="utf-8"),
                 self.policy_path.read_text(encoding="utf-8"))
 
@@ -178,7 +212,24 @@ class Authorizer:
         # Build from the bytes that were hashed, so the digest always describes the
         # policy actually in force even if the file changes while we load it.
         rules = parse_policy(policy_text, str(self.policy_path))
-        return _State(build_enforcer(model_text, rules), _digest(model_text, policy_text))
+        return _State(build_enforcer(model_text, rules), _digest(model_text, policy_text),
+                      model_text)
+
+    def replace_rules(self, rules: Iterable[Sequence[str]], *, source: str = "rules") -> bool:
+        """Put a new rule set in force under the same model; True if it differs from the
+        one in force (only then is the decision cache dropped). A malformed rule raises
+        PolicyError and leaves the previous policy in force."""
+        if self.policy_path is not None:
+            # The next reload_if_changed would silently put the file back.
+            raise RuntimeError("a file-backed Authorizer follows its file; use from_rules()")
+        checked = _check_rules(rules, source)
+        with self._reload_lock:
+            model_text = self._state.model_text
+            digest = _rules_digest(model_text, checked)
+            if digest == self._state.digest:
+                return False
+            self._state = _State(build_enforcer(model_text, checked), digest, model_text)
+            return True
 
     def reload_if_changed(self) -> bool:
         """Reload when the model or policy content changed; True if it did. A malformed
@@ -251,6 +302,11 @@ class Authorizer:
                 await asyncio.to_thread(self.reload_if_changed)
             except (OSError, PolicyError):
                 continue  # keep the last good policy; the next tick tries again
+
+
+def _check_rules(rules: Iterable[Sequence[str]], source: str) -> list[list[str]]:
+    return parse_rows((f"{source} rule {index}", ["p", *rule])
+                      for index, rule in enumerate(rules, start=1))
 
 
 class PolicyWatcher(threading.Thread):

@@ -20,6 +20,7 @@ from registry.servicer import RegistryServicer
 from registry.settings import DEFAULT_GRPC_PORT, DEFAULT_METRICS_PORT, RegistrySettings
 from registry.validation_jobs import ValidationJobs
 from zhijian import identity
+from zhijian.assertion import AssertionVerifier
 from zhijian.config import ServerSettings
 from zhijian.registry.v1 import registry_service_pb2
 from zhijian.server import ServerHooks, Service, serve
@@ -78,11 +79,15 @@ async def main() -> None:
             await task
         ctx.db.dispose()
 
-    servicer = RegistryServicer(ctx, verifier, revocations, jobs)
+    servicer = RegistryServicer(ctx, verifier, revocations, jobs,
+                                assertions=AssertionVerifier.from_env())
     await serve(server_settings,
                 [Service(registry_service_pb2.DESCRIPTOR.services_by_name["RegistryService"],
                          servicer)],
-                ServerHooks(on_start=on_start, on_stop=on_stop))
+                ServerHooks(on_start=on_start, on_stop=on_stop),
+                # The registry authenticates every caller itself (RegistryServicer._actor):
+                # platform components by their own token, people only through a gateway.
+                assertions=None)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""RegistryService over gRPC: authenticate the caller from its token, check its role
-for the method, then run the governance act (blocking database and MLflow work runs in
-worker threads, never on the event loop)."""
+"""RegistryService over gRPC: authenticate the caller (a gateway's assertion, or the
+token of a platform component: registry/callers.py), check its role for the method, then
+run the governance act (blocking database and MLflow work runs in worker threads, never
+on the event loop)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,16 @@ from sqlalchemy.exc import IntegrityError
 
 from registry import catalog, deployments, filings, identities, listing, validation_jobs, watch
 from registry.authz import authorize
+from registry.callers import CallerAuthenticator
 from registry.context import CALLS, GOVERNANCE, Actor, RegistryContext
 from registry.identities import RevocationList
 from registry.ledger import EventInput
 from zhijian import identity
+from zhijian.assertion import AssertionVerifier
 from zhijian.errors import Aborted, invalid_field
 from zhijian.registry.v1 import registry_service_pb2 as pb
 from zhijian.server import Call
+from zhijian.serving import NETWORK_DOMAINS
 from zhijian.telemetry import current_trace_id
 
 T = TypeVar("T")
@@ -67,17 +71,26 @@ def ledger_of(name: str, field: str = "name") -> str:
 
 class RegistryServicer:
     def __init__(self, ctx: RegistryContext, verifier: identity.TokenVerifier,
-                 revocations: RevocationList, jobs: validation_jobs.ValidationJobs) -> None:
+                 revocations: RevocationList, jobs: validation_jobs.ValidationJobs, *,
+                 assertions: AssertionVerifier) -> None:
         self._ctx = ctx
-        self._verifier = verifier
         self._revocations = revocations
+        self._callers = CallerAuthenticator(verifier, assertions,
+                                            is_revoked=revocations.__contains__)
         self._jobs = jobs
 
     def _actor(self, method: str, call: Call) -> tuple[Actor, identity.Principal]:
-        principal = identity.principal_from_metadata(call.metadata, self._verifier)
+        actor, principal, _ = self._caller(method, call)
+        return actor, principal
+
+    def _caller(self, method: str, call: Call
+                ) -> tuple[Actor, identity.Principal, str | None]:
+        """The actor, its principal and the network domain a gateway asserted (if any)."""
+        caller = self._callers.authenticate(call.metadata)
+        principal = caller.principal
         authorize(method, principal.roles)
         return Actor(principal.subject, principal.roles, current_trace_id(),
-                     principal.jti), principal
+                     principal.jti), principal, caller.network_domain
 
     async def _run(self, method: str, call: Call,
                    fn: Callable[[Actor], T]) -> T:
@@ -337,11 +350,15 @@ class RegistryServicer:
 
     async def GetCallerIdentity(self, request: pb.GetCallerIdentityRequest,
                                 call: Call) -> pb.CallerIdentity:
-        actor, principal = self._actor("GetCallerIdentity", call)
+        actor, principal, asserted_domain = self._caller("GetCallerIdentity", call)
         key_id = await asyncio.to_thread(identities.active_key_id, self._ctx, actor.subject)
+        # Behind a gateway, the domain it serves; a component calling directly is on the
+        # registry's own network.
+        domain = (NETWORK_DOMAINS[asserted_domain] if asserted_domain is not None
+                  else self._ctx.settings.network_domain)
         reply = pb.CallerIdentity(subject=principal.subject, roles=sorted(principal.roles),
                                   clearance=principal.level, jti=principal.jti,  # type: ignore[arg-type]
-                                  network_domain=self._ctx.settings.network_domain,  # type: ignore[arg-type]
+                                  network_domain=domain,  # type: ignore[arg-type]
                                   signing_key_id=key_id)
         reply.expire_time.FromDatetime(principal.expires_at)
         return reply

@@ -21,7 +21,7 @@ POSTGRES_ADMIN_URL = os.environ.get("ZHIJIAN_TEST_POSTGRES_URL",
                                     "postgresql://postgres@127.0.0.1:5432/test")
 
 
-def _postgres_database() -> Iterator[str]:
+def _postgres_database(scheme: str = "postgresql+psycopg") -> Iterator[str]:
     """A fresh database on the local PostgreSQL, dropped afterwards. Under CI=true an
     unreachable server fails the run instead of skipping it."""
     import psycopg
@@ -37,9 +37,15 @@ def _postgres_database() -> Iterator[str]:
         admin.execute(f'CREATE DATABASE "{name}"')
         base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
         try:
-            yield f"postgresql+psycopg://{base.split('://', 1)[1]}/{name}"
+            yield f"{scheme}://{base.split('://', 1)[1]}/{name}"
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database as a plain ``postgresql://`` URL (libpq form)."""
+    yield from _postgres_database("postgresql")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -33,12 +33,15 @@ class ZhijianError(Exception):
 
     def __init__(self, message: str, *, reason: str | None = None,
                  metadata: Mapping[str, str] | None = None,
-                 violations: Iterable[FieldViolation] = ()) -> None:
+                 violations: Iterable[FieldViolation] = (),
+                 retry_delay_s: float | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.reason = reason or self.default_reason
         self.metadata = dict(metadata or {})
         self.violations = tuple(violations)
+        # When set, a google.rpc.RetryInfo tells the caller how long to back off.
+        self.retry_delay_s = retry_delay_s
 
     def to_status(self) -> status_pb2.Status:
         details = [_pack(error_details_pb2.ErrorInfo(
@@ -49,6 +52,10 @@ class ZhijianError(Exception):
                     field=v.field, description=v.description, reason=v.reason)
                 for v in self.violations
             ])))
+        if self.retry_delay_s is not None:
+            delay = duration_pb2.Duration()
+            delay.FromNanoseconds(max(0, round(self.retry_delay_s * 1e9)))
+            details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
         return status_pb2.Status(code=self.code.value[0], message=self.message, details=details)
 
     def to_grpc_status(self) -> grpc.Status:
@@ -131,6 +138,7 @@ class ErrorDetails:
     reason: str
     metadata: dict[str, str]
     violations: tuple[FieldViolation, ...]
+    retry_delay_s: float | None = None  # from google.rpc.RetryInfo, if the server sent one
 
 
 def parse_error(error: grpc.aio.AioRpcError | grpc.RpcError) -> ErrorDetails:
@@ -138,6 +146,7 @@ def parse_error(error: grpc.aio.AioRpcError | grpc.RpcError) -> ErrorDetails:
     code = error.code()
     message = error.details() or ""
     reason, metadata, violations = "", {}, []
+    retry_delay_s: float | None = None
     status = rpc_status.from_call(error) if not isinstance(error, grpc.aio.AioRpcError) else \
         _status_from_trailers(error)
     if status is not None:
@@ -151,7 +160,11 @@ def parse_error(error: grpc.aio.AioRpcError | grpc.RpcError) -> ErrorDetails:
                 detail.Unpack(bad)
                 violations = [FieldViolation(v.field, v.description, v.reason)
                               for v in bad.field_violations]
-    return ErrorDetails(code, message, reason, metadata, tuple(violations))
+            elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+                retry = error_details_pb2.RetryInfo()
+                detail.Unpack(retry)
+                retry_delay_s = retry.retry_delay.ToNanoseconds() / 1e9
+    return ErrorDetails(code, message, reason, metadata, tuple(violations), retry_delay_s)
 
 
 def _status_from_trailers(error: grpc.aio.AioRpcError) -> status_pb2.Status | None:
@@ -161,7 +174,8 @@ def _status_from_trailers(error: grpc.aio.AioRpcError) -> status_pb2.Status | No
     return None
 
 
-def _pack(message: error_details_pb2.ErrorInfo | error_details_pb2.BadRequest) -> any_pb2.Any:
+def _pack(message: error_details_pb2.ErrorInfo | error_details_pb2.BadRequest
+          | error_details_pb2.RetryInfo) -> any_pb2.Any:
     packed = any_pb2.Any()
     packed.Pack(message)
     return packed

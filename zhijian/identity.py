@@ -146,11 +146,11 @@ def check_roles(roles: Iterable[str]) -> tuple[str, ...]:
 # Keys: thumbprints, JWKS, files
 # ---------------------------------------------------------------------------------------
 
-def _b64url(data: bytes) -> str:
+def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _b64url_decode(text: str) -> bytes:
+def b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
@@ -162,17 +162,17 @@ def key_id_of(public_key: Ed25519PublicKey | bytes) -> str:
     """RFC 7638 thumbprint of the OKP/Ed25519 JWK (RFC 8037), base64url without padding."""
     raw = public_key if isinstance(public_key, bytes) else _raw_public(public_key)
     # RFC 7638: only the required members, lexicographic order, no whitespace.
-    canonical = json.dumps({"crv": "Ed25519", "kty": "OKP", "x": _b64url(raw)},
+    canonical = json.dumps({"crv": "Ed25519", "kty": "OKP", "x": b64url(raw)},
                            sort_keys=True, separators=(",", ":"))
-    return _b64url(hashlib.sha256(canonical.encode("ascii")).digest())
+    return b64url(hashlib.sha256(canonical.encode("ascii")).digest())
 
 
 def public_jwk(public_key: Ed25519PublicKey) -> dict[str, str]:
-    return {"kty": "OKP", "crv": "Ed25519", "x": _b64url(_raw_public(public_key)),
+    return {"kty": "OKP", "crv": "Ed25519", "x": b64url(_raw_public(public_key)),
             "kid": key_id_of(public_key), "use": "sig", "alg": ALGORITHM}
 
 
-def _private_dir(path: Path) -> Path:
+def private_dir(path: Path) -> Path:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     path.chmod(0o700)  # mkdir's mode is subject to umask and ignored for existing dirs
     return path
@@ -194,7 +194,7 @@ def _jwk_to_key(jwk: Mapping[str, Any]) -> tuple[str, Ed25519PublicKey]:
     if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519" or not isinstance(
             jwk.get("x"), str):
         raise IdentityError(f"JWK {jwk.get('kid')!r} is not an OKP/Ed25519 public key")
-    raw = _b64url_decode(jwk["x"])
+    raw = b64url_decode(jwk["x"])
     if len(raw) != 32:
         raise IdentityError(f"JWK {jwk.get('kid')!r} has a {len(raw)}-byte key, not 32")
     kid = key_id_of(raw)
@@ -255,7 +255,7 @@ class IssuerKey:
     @classmethod
     def load_or_create(cls, keys_dir: Path) -> IssuerKey:
         """The existing key, else a new one; either way its public key is in the JWKS."""
-        _private_dir(keys_dir)
+        private_dir(keys_dir)
         path = keys_dir / ISSUER_PEM
         if not path.exists():
             # If another process created it meanwhile, theirs is used.
@@ -270,7 +270,7 @@ class IssuerKey:
     def rotate(cls, keys_dir: Path) -> IssuerKey:
         """A new issuing key; the previous public key stays in the JWKS so that tokens it
         signed keep verifying. The previous private key is discarded: nothing needs it."""
-        _private_dir(keys_dir)
+        private_dir(keys_dir)
         key = Ed25519PrivateKey.generate()
         publish_public_key(keys_dir / ISSUER_JWKS, key.public_key())
         write_file(keys_dir / ISSUER_PEM, private_key_pem(key), mode=0o600)
@@ -424,7 +424,7 @@ class TokenVerifier:
 def _unverified_kid(token: str) -> str:
     """The header's kid, only to pick the key; PyJWT then parses the token strictly."""
     try:
-        header = json.loads(_b64url_decode(token.partition(".")[0]))
+        header = json.loads(b64url_decode(token.partition(".")[0]))
     except (ValueError, UnicodeDecodeError):
         return ""
     kid = header.get("kid") if isinstance(header, dict) else None
@@ -579,7 +579,7 @@ class LocalIdentity:
         return data
 
     def save(self) -> LocalIdentity:
-        _private_dir(self.directory)
+        private_dir(self.directory)
         text = json.dumps(self.to_json(), ensure_ascii=False, indent=2) + "\n"
         write_file(self.path, text.encode("utf-8"), mode=0o600)
         return self
@@ -593,7 +593,7 @@ class LocalIdentity:
 
     def with_signing_key(self, key: Ed25519PrivateKey) -> LocalIdentity:
         """Store a (new) signing key; it counts as enrolled only once the registry says so."""
-        _private_dir(self.directory)
+        private_dir(self.directory)
         write_file(self.signing_key_path, private_key_pem(key), mode=0o600)
         return replace(self, signing_key_id=key_id_of(key.public_key()),
                        signing_key_enrolled=False)

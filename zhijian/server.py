@@ -28,6 +28,7 @@ from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from prometheus_client import Counter, Histogram, start_http_server
 
 from zhijian import metadata as md
+from zhijian.assertion import Assertion, AssertionVerifier, assertion_from_metadata
 from zhijian.config import ServerSettings
 from zhijian.errors import ZhijianError, internal_status, invalid_field
 from zhijian.telemetry import setup_json_logging, setup_tracing, shutdown_tracing
@@ -50,6 +51,15 @@ class Call:
         self.request_id = request_id
         self.deadline = deadline  # time.monotonic() by which the caller wants its answer
         self.trailers: dict[str, str] = {md.REQUEST_ID: request_id}
+        # Set before the handler runs on every service that requires assertions.
+        self.assertion: Assertion | None = None
+
+    @property
+    def caller(self) -> Assertion:
+        """The gateway's assertion of who is calling; only for services that require it."""
+        if self.assertion is None:
+            raise RuntimeError("this service was started without assertion checking")
+        return self.assertion
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - time.monotonic())
@@ -96,7 +106,13 @@ def _safe_deserializer(message_class: type[pb_message.Message]) -> Callable[[byt
     return deserialize
 
 
+def _check_assertion(call: Call, assertions: AssertionVerifier | None) -> None:
+    if assertions is not None:
+        call.assertion = assertion_from_metadata(call.metadata, assertions)
+
+
 def _wrap(service: str, method: str, handler: Handler, default_deadline_s: float,
+          assertions: AssertionVerifier | None = None,
           ) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
     async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
         started = time.perf_counter()
@@ -108,6 +124,9 @@ def _wrap(service: str, method: str, handler: Handler, default_deadline_s: float
         call = Call(incoming, request_id, time.monotonic() + budget)
         code = grpc.StatusCode.OK
         try:
+            # Who is calling comes first: an unauthenticated caller learns nothing about
+            # what the service would make of its request.
+            _check_assertion(call, assertions)
             if isinstance(request, _Undecodable):
                 raise invalid_field("request", f"the request is not a valid {method} message "
                                     f"(for example a string field holds invalid UTF-8): "
@@ -147,6 +166,7 @@ def _wrap(service: str, method: str, handler: Handler, default_deadline_s: float
 
 
 def _wrap_stream(service: str, method: str, handler: Callable[[Any, Call], AsyncIterator[Any]],
+                 assertions: AssertionVerifier | None = None,
                  ) -> Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]:
     """Server streams (watches) live until the caller's deadline or cancellation: the
     default deadline of unary calls would cut every subscriber off."""
@@ -159,6 +179,7 @@ def _wrap_stream(service: str, method: str, handler: Callable[[Any, Call], Async
                     time.monotonic() + (remaining if remaining is not None else 10 * 365 * 86400))
         code = grpc.StatusCode.OK
         try:
+            _check_assertion(call, assertions)
             if isinstance(request, _Undecodable):
                 raise invalid_field("request", f"the request is not a valid {method} message: "
                                     f"{request.error.__class__.__name__}",
@@ -186,7 +207,8 @@ def _wrap_stream(service: str, method: str, handler: Callable[[Any, Call], Async
     return behavior
 
 
-def generic_handler(service: Service, default_deadline_s: float) -> grpc.GenericRpcHandler:
+def generic_handler(service: Service, default_deadline_s: float,
+                    assertions: AssertionVerifier | None = None) -> grpc.GenericRpcHandler:
     """Method handlers built from the descriptor rather than the generated
     ``add_*_to_server``, so that deserialization failures stay ours to report."""
     handlers: dict[str, grpc.RpcMethodHandler] = {}
@@ -197,13 +219,13 @@ def generic_handler(service: Service, default_deadline_s: float) -> grpc.Generic
         handler = getattr(service.servicer, method.name)
         if method.server_streaming:
             handlers[method.name] = grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(service.name, method.name, handler),
+                _wrap_stream(service.name, method.name, handler, assertions),
                 request_deserializer=_safe_deserializer(request_class),
                 response_serializer=lambda response: response.SerializeToString(),
             )
             continue
         handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-            _wrap(service.name, method.name, handler, default_deadline_s),
+            _wrap(service.name, method.name, handler, default_deadline_s, assertions),
             request_deserializer=_safe_deserializer(request_class),
             response_serializer=lambda response: response.SerializeToString(),
         )
@@ -228,15 +250,21 @@ def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
 
 
 async def serve(settings: ServerSettings, services: Sequence[Service],
-                hooks: ServerHooks | None = None) -> None:
-    """Run until SIGTERM or SIGINT, then stop accepting, drain and return."""
+                hooks: ServerHooks | None = None, *,
+                assertions: AssertionVerifier | None) -> None:
+    """Run until SIGTERM or SIGINT, then stop accepting, drain and return.
+
+    With ``assertions``, every call must carry a gateway's valid assertion (health and
+    reflection excepted); ``None`` is for the registry, which authenticates its callers
+    itself, and must be passed explicitly."""
     hooks = hooks or ServerHooks()
     setup_json_logging(settings.log_level)
     setup_tracing(settings.service_name, settings.otlp_endpoint)
     server = grpc.aio.server(interceptors=[aio_server_interceptor()],
                              options=server_options(settings.max_message_bytes))
     for service in services:
-        server.add_generic_rpc_handlers((generic_handler(service, settings.default_deadline_s),))
+        server.add_generic_rpc_handlers((generic_handler(service, settings.default_deadline_s,
+                                                         assertions),))
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(

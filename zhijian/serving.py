@@ -6,9 +6,12 @@ deployment, falls back to polling ``GetDeployment`` while the stream is down, an
 to decide on state it cannot vouch for. :func:`select_version` is the decision itself, a
 pure function so that every refusal can be tested without a registry.
 
-Services call ``watcher.select(routing_key=request_id)`` before any model call; model
-servers use :func:`loadable_versions` (what to keep in memory) and
-:func:`servable_versions` (what may answer right now). The gateway will use the same.
+Services call ``watcher.select(request_id, network_domain=<the caller's domain>)`` before
+any model call: one service process serves the callers of every gateway, so the domain is
+a property of each call (asserted by the gateway), not of the process. Model servers use
+:func:`loadable_anywhere` (what to keep in memory) and :func:`servable_anywhere` (what may
+answer right now), the union over every domain: the service that chose a call's version
+checked it against that call's domain.
 """
 
 from __future__ import annotations
@@ -77,15 +80,13 @@ _POLL_TIMEOUT_S: Final = 5.0
 # Configuration shared by every process that asks the registry
 # ---------------------------------------------------------------------------------------
 
-def network_domain_from_env(name: str, default: str = "intranet",
-                            env: Mapping[str, str] | None = None) -> int:
-    """The network domain of this listener. Until the gateway exists it is configuration
-    of the process, never something a caller claims."""
-    value = env_str(name, default, env).lower()
-    if value not in NETWORK_DOMAINS:
-        raise ConfigError(f"{name}={value!r} is not a network domain; expected one of "
-                          + ", ".join(NETWORK_DOMAINS))
-    return NETWORK_DOMAINS[value]
+def network_domain_value(name: str) -> int:
+    """The ``NetworkDomain`` enum value of ``internet``, ``extranet`` or ``intranet``."""
+    try:
+        return NETWORK_DOMAINS[name]
+    except KeyError:
+        raise PermissionDenied(f"unknown network domain {name[:20]!r}",
+                               reason=MODEL_NOT_AUTHORIZED_FOR_DOMAIN) from None
 
 
 def network_domain_name(domain: int) -> str:
@@ -334,6 +335,25 @@ def loadable_versions(deployment: Deployment | None, *, network_domain: int,
     return found
 
 
+def servable_anywhere(deployment: Deployment | None, *,
+                      now: float) -> dict[str, DeployedVersion]:
+    """:func:`servable_versions` of every network domain together: what a model server
+    shared by all of them may answer with."""
+    found: dict[str, DeployedVersion] = {}
+    for domain in NETWORK_DOMAINS.values():
+        found.update(servable_versions(deployment, network_domain=domain, now=now))
+    return found
+
+
+def loadable_anywhere(deployment: Deployment | None, *,
+                      now: float) -> dict[str, DeployedVersion]:
+    """:func:`loadable_versions` of every network domain together."""
+    found: dict[str, DeployedVersion] = {}
+    for domain in NETWORK_DOMAINS.values():
+        found.update(loadable_versions(deployment, network_domain=domain, now=now))
+    return found
+
+
 # ---------------------------------------------------------------------------------------
 # The watcher
 # ---------------------------------------------------------------------------------------
@@ -354,20 +374,20 @@ class _State:
 class DeploymentWatcher:
     """The registry's latest word on one deployment, pushed, polled as a fallback.
 
-    ``select()`` decides from it; state never received, or not confirmed for
-    ``max_staleness_s``, is refused as ``UNAVAILABLE`` / ``SERVING_STATE_UNKNOWN``: a
-    suspension that cannot reach us must not leave a version serving.
+    ``select()`` decides from it, for the network domain of each call; state never
+    received, or not confirmed for ``max_staleness_s``, is refused as ``UNAVAILABLE`` /
+    ``SERVING_STATE_UNKNOWN``: a suspension that cannot reach us must not leave a version
+    serving.
     """
 
     def __init__(self, target: str, deployment: str, *, token: Callable[[], str],
-                 network_domain: int, poll_interval_s: float = 1.0,
+                 poll_interval_s: float = 1.0,
                  heartbeat_interval_s: float = 1.0, max_staleness_s: float = 10.0,
                  clock: Callable[[], float] = time.time) -> None:
         self._target = target
         self._deployment = deployment
         self._name = f"deployments/{deployment}"
         self._token = token
-        self.network_domain = network_domain
         self._poll_interval_s = poll_interval_s
         self._heartbeat_interval_s = heartbeat_interval_s
         # Two missed heartbeats, plus half an interval of slack for scheduling jitter.
@@ -416,16 +436,20 @@ class DeploymentWatcher:
                               "registry is unreachable", reason=SERVING_STATE_UNKNOWN,
                               metadata={"model": self._deployment})
 
-    def select(self, routing_key: str | None = None) -> Selected:
+    def select(self, routing_key: str | None = None, *, network_domain: int) -> Selected:
+        """The version for a call that came in through ``network_domain``."""
         self.check_fresh()
-        return select_version(self._state.deployment, network_domain=self.network_domain,
+        return select_version(self._state.deployment, network_domain=network_domain,
                               now=self._clock(), routing_key=routing_key)
 
-    def servable(self) -> dict[str, DeployedVersion]:
-        """:func:`servable_versions` over the latest state; empty when it is stale."""
+    def servable(self, network_domain: int | None = None) -> dict[str, DeployedVersion]:
+        """:func:`servable_versions` over the latest state, in ``network_domain`` or (None)
+        in any domain; empty when the state is stale."""
         if not self.fresh():
             return {}
-        return servable_versions(self._state.deployment, network_domain=self.network_domain,
+        if network_domain is None:
+            return servable_anywhere(self._state.deployment, now=self._clock())
+        return servable_versions(self._state.deployment, network_domain=network_domain,
                                  now=self._clock())
 
     def on_change(self, callback: ChangeListener) -> None:

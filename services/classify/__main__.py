@@ -8,15 +8,16 @@ import logging
 from services.classify.model_client import ModelServerClient
 from services.classify.servicer import ClassifyServicer
 from services.classify.settings import DEFAULT_GRPC_PORT, DEFAULT_METRICS_PORT, ClassifySettings
+from zhijian.assertion import AssertionVerifier
 from zhijian.classify.v1 import classify_service_pb2
 from zhijian.config import HomeLayout, ServerSettings, zhijian_home
 from zhijian.errors import ZhijianError
 from zhijian.results import ResultStore
 from zhijian.server import ServerHooks, Service, serve
 from zhijian.serving import (
+    NETWORK_DOMAINS,
     DeploymentWatcher,
     describe,
-    network_domain_name,
     token_from_file,
 )
 
@@ -35,8 +36,7 @@ async def main() -> None:
     model_server = ModelServerClient(settings.model_server_url)
     results = ResultStore(HomeLayout(zhijian_home()).root / "classify" / "results.db")
     watcher = DeploymentWatcher(settings.registry_target, settings.model_name,
-                                token=token_from_file(settings.token_file),
-                                network_domain=settings.network_domain)
+                                token=token_from_file(settings.token_file))
     servicer = ClassifyServicer(settings, model_server, results, watcher)
 
     async def on_start() -> None:
@@ -48,13 +48,12 @@ async def main() -> None:
                       "anyway, every call fails with SERVING_STATE_UNKNOWN until it arrives",
                       settings.registry_target, FIRST_STATE_WAIT_S)
             return
-        domain = network_domain_name(settings.network_domain)
-        log.info("%s in the %s domain: %s", settings.model_name, domain,
-                 describe(watcher.deployment))
-        try:
-            watcher.select()
-        except ZhijianError as refusal:
-            log.warning("%s domain: calls are refused for now: %s", domain, refusal.message)
+        log.info("%s: %s", settings.model_name, describe(watcher.deployment))
+        for domain, value in NETWORK_DOMAINS.items():
+            try:
+                watcher.select(network_domain=value)
+            except ZhijianError as refusal:
+                log.info("%s domain: calls are refused for now: %s", domain, refusal.message)
 
     async def on_stop() -> None:
         await watcher.close()
@@ -65,6 +64,8 @@ async def main() -> None:
         server_settings,
         [Service(classify_service_pb2.DESCRIPTOR.services_by_name["ClassifyService"], servicer)],
         ServerHooks(on_start=on_start, on_stop=on_stop),
+        # Only calls a gateway vouches for: who, through which domain, under which ceiling.
+        assertions=AssertionVerifier.from_env(),
     )
 
 

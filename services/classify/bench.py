@@ -5,6 +5,11 @@ Arms: (a) in-process pyfunc predict, (b) HTTP straight to the BentoML model serv
 of one hop). Each reports p50/p99 at concurrency 1, throughput at concurrency N with
 adaptive batching on, and the BentoML request-count delta and batch-size histogram it
 caused, read from the model server's own /metrics.
+
+Arms (b) to (d) call past the gateway, so each call carries an assertion minted here, as a
+gateway would (the keys directory's ``assertion.pem``; there is no switch that turns the
+check off). Minting is outside the timed span of a sequential call; under throughput load
+every arm mints alike.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -26,13 +32,19 @@ import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.classify.bench_passthrough import METHOD as PASSTHROUGH_METHOD
+from services.classify.model_client import Forwarded
 from services.classify.training import SEED_CORPUS
+from zhijian import metadata as md
+from zhijian.assertion import AssertionSigner, assertion_metadata
 from zhijian.classify.v1 import classify_service_pb2 as pb
 from zhijian.classify.v1 import classify_service_pb2_grpc
+from zhijian.identity import IdentitySettings
 from zhijian.supervisor import free_port
 
 Progress = Callable[[str], None]
 WARMUP = 30
+BENCH_ISSUER = "svc:bench"
+BENCH_SUBJECT = "svc:bench"
 
 
 @dataclass
@@ -83,13 +95,17 @@ def sample_texts(count: int = 64) -> list[str]:
 
 
 def bentoml_counters(model_server_url: str) -> tuple[int, dict[str, float]]:
-    """Requests to /predict and the cumulative adaptive batch-size buckets so far."""
+    """Requests to /predict that reached the model server's handler, and the cumulative
+    adaptive batch-size buckets so far."""
     text = httpx.get(model_server_url + "/metrics", timeout=10, trust_env=False).text
     requests, buckets = 0, dict[str, float]()
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
+            # BentoML counts before the assertion middleware answers: a 401 reached no
+            # handler, let alone a model.
             if sample.name == "bentoml_service_request_total" \
-                    and sample.labels.get("endpoint") == "/predict":
+                    and sample.labels.get("endpoint") == "/predict" \
+                    and sample.labels.get("http_response_code") != "401":
                 requests += int(sample.value)
             elif sample.name == "bentoml_service_adaptive_batch_size_bucket":
                 le = sample.labels["le"]
@@ -118,8 +134,17 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
             ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1e3)
 
 
-Call = Callable[[str], Awaitable[Any]]
+Call = Callable[[str, Forwarded], Awaitable[Any]]
+Mint = Callable[[], Forwarded]
 BLOCK = 20  # sequential calls per arm before the next arm takes its turn
+
+
+def minter(signer: AssertionSigner) -> Mint:
+    """A fresh assertion per call, as the gateway sends: bound to a new request id."""
+    def mint() -> Forwarded:
+        metadata = dict(assertion_metadata(signer, subject=BENCH_SUBJECT, roles=("service",)))
+        return Forwarded(metadata[md.ASSERTION], metadata[md.REQUEST_ID])
+    return mint
 
 
 @dataclass
@@ -136,7 +161,7 @@ class _Tally:
 
 
 async def sequential_latencies(arms: dict[str, Call], texts: list[str], requests: int,
-                               model_server_url: str) -> dict[str, _Tally]:
+                               model_server_url: str, mint: Mint) -> dict[str, _Tally]:
     """Concurrency 1, the arms taking turns in blocks: BentoML's batching dispatcher
     adapts its wait to recent traffic, so arms measured one after another would each
     meet a different dispatcher. Counters are read between blocks, per arm."""
@@ -145,17 +170,18 @@ async def sequential_latencies(arms: dict[str, Call], texts: list[str], requests
         for name, call in arms.items():
             before = bentoml_counters(model_server_url)
             for i in range(start, min(start + BLOCK, requests)):
+                forwarded = mint()
                 began = time.perf_counter()
-                await call(texts[i % len(texts)])
+                await call(texts[i % len(texts)], forwarded)
                 tallies[name].latencies.append(time.perf_counter() - began)
             tallies[name].add(before, bentoml_counters(model_server_url))
     return tallies
 
 
 async def throughput(call: Call, texts: list[str], concurrency: int, seconds: float,
-                     model_server_url: str, tally: _Tally) -> tuple[float, int]:
+                     model_server_url: str, tally: _Tally, mint: Mint) -> tuple[float, int]:
     for i in range(WARMUP):
-        await call(texts[i % len(texts)])
+        await call(texts[i % len(texts)], mint())
     before = bentoml_counters(model_server_url)
     done, errors = 0, 0
     stop_at = time.perf_counter() + seconds
@@ -165,7 +191,7 @@ async def throughput(call: Call, texts: list[str], concurrency: int, seconds: fl
         i = offset
         while time.perf_counter() < stop_at:
             try:
-                await call(texts[i % len(texts)])
+                await call(texts[i % len(texts)], mint())
                 done += 1
             except Exception:
                 errors += 1
@@ -203,12 +229,10 @@ def in_process_arm(version: str, tracking_uri: str, texts: list[str], requests: 
                      round(done / (time.perf_counter() - started), 1), concurrency, 0, {})
 
 
-async def network_arms(classify_target: str, model_server_url: str, texts: list[str],
-                       requests: int, concurrency: int, seconds: float,
-                       progress: Progress) -> list[ArmResult]:
+async def network_arms(classify_target: str, model_server_url: str, version: str,
+                       texts: list[str], requests: int, concurrency: int, seconds: float,
+                       progress: Progress, mint: Mint) -> list[ArmResult]:
     port = free_port()
-    # The registry decides which version serves; the direct arms ask for that one.
-    version = str(httpx.get(model_server_url + "/info", timeout=10).json()["model_version"])
     passthrough = subprocess.Popen(
         [sys.executable, "-m", "services.classify.bench_passthrough", "--port", str(port),
          "--model-server-url", model_server_url, "--version", version],
@@ -222,31 +246,35 @@ async def network_arms(classify_target: str, model_server_url: str, texts: list[
             stub = classify_service_pb2_grpc.ClassifyServiceStub(service_channel)
             raw = bare_channel.unary_unary(PASSTHROUGH_METHOD)
 
-            async def direct(text: str) -> Any:
+            async def direct(text: str, forwarded: Forwarded) -> Any:
                 async with http.post(model_server_url + "/predict",
-                                     json={"items": [{"text": text,
-                                                      "version": version}]}) as reply:
+                                     json={"items": [{"text": text, "version": version}]},
+                                     headers=forwarded.headers()) as reply:
                     reply.raise_for_status()
                     return await reply.read()
 
-            async def service(text: str) -> Any:
-                return await stub.Classify(pb.ClassifyRequest(text=text), timeout=30)
+            async def service(text: str, forwarded: Forwarded) -> Any:
+                return await stub.Classify(pb.ClassifyRequest(text=text), timeout=30,
+                                           metadata=tuple(forwarded.headers().items()))
 
-            async def bare(text: str) -> Any:
-                return await raw(pb.ClassifyRequest(text=text).SerializeToString(), timeout=30)
+            async def bare(text: str, forwarded: Forwarded) -> Any:
+                # The hop forwards the assertion as the service does, so the model server
+                # does the same work for every arm.
+                return await raw(pb.ClassifyRequest(text=text).SerializeToString(), timeout=30,
+                                 metadata=tuple(forwarded.headers().items()))
 
             arms: dict[str, Call] = {"b BentoML HTTP": direct, "c gRPC service": service,
                                      "d bare gRPC hop": bare}
             for call in arms.values():
                 for i in range(WARMUP):
-                    await call(texts[i % len(texts)])
+                    await call(texts[i % len(texts)], mint())
             progress(f"network arms: {requests} sequential calls each, taking turns")
-            tallies = await sequential_latencies(arms, texts, requests, model_server_url)
+            tallies = await sequential_latencies(arms, texts, requests, model_server_url, mint)
             results = []
             for name, call in arms.items():
                 progress(f"arm {name}: {seconds:.0f}s at concurrency {concurrency}")
                 rps, errors = await throughput(call, texts, concurrency, seconds,
-                                               model_server_url, tallies[name])
+                                               model_server_url, tallies[name], mint)
                 p50, p99 = percentiles(tallies[name].latencies)
                 results.append(ArmResult(name, round(p50, 3), round(p99, 3), round(rps, 1),
                                          concurrency, tallies[name].requests,
@@ -259,13 +287,18 @@ async def network_arms(classify_target: str, model_server_url: str, texts: list[
 
 def run_benchmark(*, classify_target: str, model_server_url: str, tracking_uri: str,
                   requests: int, concurrency: int, seconds: float,
-                  progress: Progress) -> BenchReport:
+                  progress: Progress, keys_dir: Path | None = None) -> BenchReport:
+    """``keys_dir``: where the gateways' assertion key is (default: the platform's)."""
+    signer = AssertionSigner.load(keys_dir or IdentitySettings.from_env().keys_dir,
+                                  issuer=BENCH_ISSUER)
     texts = sample_texts()
+    # The registry decides which version serves; the arms that name one ask for that one.
     info = httpx.post(model_server_url + "/info", json={}, timeout=10, trust_env=False).json()
-    arms = [in_process_arm(info["model_version"], tracking_uri, texts, requests, concurrency,
-                           seconds, progress)]
-    arms += asyncio.run(network_arms(classify_target, model_server_url, texts, requests,
-                                     concurrency, seconds, progress))
+    version = str(info["model_version"])
+    arms = [in_process_arm(version, tracking_uri, texts, requests, concurrency, seconds,
+                           progress)]
+    arms += asyncio.run(network_arms(classify_target, model_server_url, version, texts,
+                                     requests, concurrency, seconds, progress, minter(signer)))
     by_name = {a.name[0]: a for a in arms}
     bentoml_arm, grpc_arm, bare_arm = by_name["b"], by_name["c"], by_name["d"]
     grpc_added = grpc_arm.p50_ms - bentoml_arm.p50_ms

@@ -1,5 +1,7 @@
 """The reference hop for the benchmark: a bare grpc.aio server that hands the request's
-text to the model server and the JSON back, with no validation, tracing or metrics.
+text to the model server and the JSON back, with no validation, tracing or metrics. It
+forwards the caller's assertion and request id as the classify service does (the model
+server answers nothing without them), and checks nothing itself.
 
 ``python -m services.classify.bench_passthrough --port P --model-server-url URL``
 """
@@ -13,6 +15,7 @@ import signal
 import aiohttp
 import grpc
 
+from zhijian import metadata as md
 from zhijian.classify.v1 import classify_service_pb2 as pb
 
 METHOD = "/zhijian.bench.Passthrough/Predict"
@@ -24,7 +27,10 @@ async def run(port: int, model_server_url: str, version: str) -> None:
     async def predict(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         text = pb.ClassifyRequest.FromString(request).text
         body = {"items": [{"text": text, "version": version}]}
-        async with session.post(model_server_url + "/predict", json=body) as reply:
+        headers = {key: value for key, value in context.invocation_metadata() or ()
+                   if key in (md.ASSERTION, md.REQUEST_ID) and isinstance(value, str)}
+        async with session.post(model_server_url + "/predict", json=body,
+                                headers=headers) as reply:
             return await reply.read()
 
     server = grpc.aio.server()

@@ -12,6 +12,10 @@ server still batches across requests (BentoML adaptive batching).
 
 A model server that is down, slow or broken surfaces as ``UNAVAILABLE`` within the
 caller's deadline; it never hangs a call.
+
+Every request carries a caller's gateway assertion and its request id
+(``x-zhijian-assertion``, ``x-zhijian-request-id``): the model server answers nothing
+without them, so that reaching it around the gateway and the service gets nothing.
 """
 
 from __future__ import annotations
@@ -26,7 +30,13 @@ import aiohttp
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
-from zhijian.errors import DeadlineExceeded, FailedPrecondition, Unavailable, ZhijianError
+from zhijian import metadata as md
+from zhijian.errors import (
+    DeadlineExceeded,
+    FailedPrecondition,
+    Unavailable,
+    ZhijianError,
+)
 
 Prediction = dict[str, Any]
 
@@ -51,6 +61,17 @@ def item_error(item: Any) -> ZhijianError | None:
     return ZhijianError(message, reason="MODEL_SERVER_ERROR", metadata={"version": version})
 
 
+@dataclass(frozen=True)
+class Forwarded:
+    """A caller's assertion as the gateway minted it, and the request id it is bound to."""
+
+    assertion: str
+    request_id: str
+
+    def headers(self) -> dict[str, str]:
+        return {md.ASSERTION: self.assertion, md.REQUEST_ID: self.request_id}
+
+
 def predict_body(texts: list[str], version: str) -> dict[str, Any]:
     return {"items": [{"text": text, "version": version} for text in texts]}
 
@@ -61,6 +82,7 @@ class _Waiting:
     version: str
     deadline: float  # loop time
     future: asyncio.Future[list[Prediction]]
+    forwarded: Forwarded
     # The caller's span context: a request made for several callers carries the first
     # one's, so that trace shows the model server's own spans.
     context: otel_context.Context = field(default_factory=otel_context.get_current)
@@ -95,10 +117,12 @@ class ModelServerClient:
             self._session = None
 
     async def _post(self, path: str, body: dict[str, Any], timeout_s: float,
+                    forwarded: Forwarded | None = None,
                     context: otel_context.Context | None = None) -> Any:
         if timeout_s <= 0:
             raise DeadlineExceeded("the deadline passed before the model server was called")
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json",
+                   **(forwarded.headers() if forwarded is not None else {})}
         # W3C trace context, so the model server's spans join the caller's trace.
         propagate.inject(headers, context=context)
         try:
@@ -109,6 +133,13 @@ class ModelServerClient:
                 if response.status == 503:
                     raise Unavailable("model server is overloaded or starting",
                                       reason="MODEL_SERVER_UNAVAILABLE")
+                if response.status == 401:
+                    # The service verified this very assertion a moment ago, so the model
+                    # server trusts other keys (or keeps another clock): the platform's
+                    # fault, not the caller's credentials, hence not UNAUTHENTICATED.
+                    raise ZhijianError("the model server refused the call's assertion: "
+                                       + (await response.text())[:200],
+                                       reason="MODEL_SERVER_REFUSED_ASSERTION")
                 if response.status != 200:
                     # The model failed on this input: not worth a retry, unlike a busy server.
                     detail = (await response.text())[:200]
@@ -122,8 +153,9 @@ class ModelServerClient:
             raise Unavailable(f"model server at {self._base_url} gave no answer within "
                               f"{timeout_s:.3f}s", reason="MODEL_SERVER_TIMEOUT") from None
 
-    async def predict(self, texts: list[str], version: str,
-                      timeout_s: float) -> list[Prediction]:
+    async def predict(self, texts: list[str], version: str, timeout_s: float,
+                      forwarded: Forwarded) -> list[Prediction]:
+        """Predictions of ``texts`` by ``version``, asked for the call ``forwarded`` names."""
         if timeout_s <= 0:
             raise DeadlineExceeded("the deadline passed before the model server was called")
         if self._tracer is None:
@@ -139,11 +171,13 @@ class ModelServerClient:
                 self._direct += 1
                 try:
                     return self._answers(await self._post(
-                        "/predict", predict_body(texts, version), timeout_s), len(texts))
+                        "/predict", predict_body(texts, version), timeout_s, forwarded),
+                        len(texts))
                 finally:
                     self._direct -= 1
                     self._send_waiting()
-            waiting = _Waiting(texts, version, loop.time() + timeout_s, loop.create_future())
+            waiting = _Waiting(texts, version, loop.time() + timeout_s, loop.create_future(),
+                               forwarded)
             self._waiting.append(waiting)
             self._send_waiting()
             try:
@@ -206,9 +240,15 @@ class ModelServerClient:
         try:
             # As long as the most patient caller waits; the others stop on their own.
             timeout_s = max(w.deadline for w in group) - loop.time()
+            # One request for several calls carries one call's assertion. That is enough:
+            # the service verified each call's own assertion (and applied its ceiling and
+            # network domain) before queuing it here; what the model server checks is
+            # that a request comes from the platform on behalf of a verified call, which
+            # holds for every call of the group. The newest call's, as the one furthest
+            # from expiring.
             result = self._checked(
                 await self._post("/predict", predict_body(texts, group[0].version), timeout_s,
-                                 group[0].context), len(texts))
+                                 group[-1].forwarded, group[0].context), len(texts))
         except Exception as error:
             if not isinstance(error, ZhijianError):
                 error = ZhijianError(f"model client failed: {type(error).__name__}",

@@ -1,7 +1,7 @@
 """The classify model server: a BentoML service over the versions the registry allows.
 
 Run with ``bentoml serve services.classify.model_server:ClassifyModelServer``. At start it
-asks the registry (``GetDeployment``) which versions may serve in its network domain
+asks the registry (``GetDeployment``) which versions may serve in any network domain
 (production, canary, and previous if the deployment falls back to it), imports each from
 MLflow into the BentoML store (under ``BENTOML_HOME``), verifies every file against the
 SHA-256s pinned in the filing and only then loads it. A version whose files differ is
@@ -15,6 +15,16 @@ batching merges requests) and answers one entry per item, in order: the predicti
 ``MODEL_LOADING`` (allowed, not loaded yet) or ``SERVING_STATE_UNKNOWN`` (the registry has
 not been heard from for too long). The model server is the last line of defence: it
 answers with a version only if the registry's latest state lets it serve.
+
+One model server answers the classify service for callers of every network domain; the
+service chose each call's version for the caller's domain, so here a version serves if
+the registry lets it serve in some domain.
+
+Only the platform may call it: every route but the probes, ``/metrics`` and ``/info``
+answers HTTP 401 (``{"error": {"reason": "ASSERTION_MISSING" | "ASSERTION_INVALID"}}``)
+unless the request carries a gateway's valid assertion (``x-zhijian-assertion`` bound to
+``x-zhijian-request-id``), which the classify service forwards from its caller. ``/info``
+stays open beside ``/metrics``: operational state (versions, filings, digests), no payload.
 
 The server starts and reports ready even when no version is loadable (nothing deployed
 yet, registry down, artifacts refused), so a later promotion can still load one; every
@@ -49,9 +59,11 @@ from zhijian import metadata as md
 from zhijian.artifacts import ArtifactDigest, ArtifactMismatch, verify_tree
 from zhijian.config import env_str
 from zhijian.errors import ZhijianError
+from zhijian.http_assertion import PROBE_PATHS, AssertionMiddleware
 from zhijian.registry.v1 import registry_service_pb2 as registry_pb
 from zhijian.registry.v1 import registry_service_pb2_grpc as registry_grpc
 from zhijian.serving import (
+    NETWORK_DOMAINS,
     DeployedVersion,
     Deployment,
     DeploymentWatcher,
@@ -60,8 +72,7 @@ from zhijian.serving import (
     artifacts_sha256,
     describe,
     filing_id,
-    loadable_versions,
-    network_domain_name,
+    loadable_anywhere,
     token_from_file,
 )
 
@@ -83,6 +94,8 @@ FIRST_WATCH_STATE_WAIT_S = 10.0
 # Also reconcile on a timer: unloads versions whose approval lapsed without a push and
 # retries a load that failed for a passing reason (MLflow briefly down).
 RECONCILE_INTERVAL_S = 30.0
+# Routes answered without an assertion (see the module docstring).
+OPEN_PATHS = PROBE_PATHS | {"/info"}
 
 
 def bento_tag(version: str) -> str:
@@ -183,8 +196,7 @@ class VersionPool:
     """The loaded versions. Loads run one at a time on a loader thread; request threads
     read ``loaded`` and ``refused`` without a lock: both are replaced, never mutated."""
 
-    def __init__(self, network_domain: int) -> None:
-        self.network_domain = network_domain
+    def __init__(self) -> None:
         self.loaded: dict[str, LoadedVersion] = {}
         self.refused: dict[str, tuple[tuple[str, tuple[ArtifactDigest, ...]], str]] = {}
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-loader")
@@ -192,13 +204,12 @@ class VersionPool:
         self._queued = False
 
     def reconcile(self, deployment: Deployment | None) -> None:
-        wanted = loadable_versions(deployment, network_domain=self.network_domain,
-                                   now=time.time())
+        wanted = loadable_anywhere(deployment, now=time.time())
         for deployed in wanted.values():
             self._ensure_loaded(deployed)
         for version in sorted(set(self.loaded) - set(wanted)):
-            log.info("unloading %s version %s: the registry no longer lets it serve here",
-                     MODEL_NAME, version)
+            log.info("unloading %s version %s: the registry no longer lets it serve in any "
+                     "network domain", MODEL_NAME, version)
             self.loaded = {v: m for v, m in self.loaded.items() if v != version}
 
     def _ensure_loaded(self, deployed: DeployedVersion) -> None:
@@ -288,15 +299,14 @@ class ClassifyModelServer:
         # refusals are what an operator of this server needs to see.
         logging.getLogger("zhijian").setLevel(env_str("ZHIJIAN_LOG_LEVEL", "INFO").upper())
         settings = ClassifySettings.from_env()
-        self.domain = settings.network_domain
-        self.pool = VersionPool(settings.network_domain)
+        self.pool = VersionPool()
         # Loaded before BentoML reports ready, so the first calls do not meet MODEL_LOADING.
         initial = fetch_deployment(settings, STARTUP_REGISTRY_WAIT_S)
         log.info("registry says %s: %s", MODEL_NAME, describe(initial))
         self.pool.reconcile(initial)
         self.watch = ThreadedWatcher(DeploymentWatcher(
             settings.registry_target, settings.model_name,
-            token=token_from_file(settings.token_file), network_domain=settings.network_domain))
+            token=token_from_file(settings.token_file)))
         self.watch.watcher.on_change(self._changed)
         if not self.watch.start(wait_for_state_s=FIRST_WATCH_STATE_WAIT_S):
             log.error("no serving state from the registry at %s yet; every item is refused "
@@ -337,7 +347,7 @@ class ClassifyModelServer:
             if deployed is None:
                 errors[version] = refusal(
                     MODEL_NOT_SERVABLE, version, "the registry does not let this version "
-                    f"serve in the {network_domain_name(self.domain)} domain now")
+                    "serve in any network domain now")
                 continue
             model = loaded.get(version)
             if model is not None and model.pin == pin_of(deployed):
@@ -372,12 +382,12 @@ class ClassifyModelServer:
         watcher = self.watch.watcher
         deployment = watcher.deployment
         allowed = watcher.servable()
+        domains = {name: watcher.servable(value) for name, value in NETWORK_DOMAINS.items()}
         production = deployment.production.version if deployment is not None else ""
         return {
             "model_name": MODEL_NAME,
             # The production version if it is loaded (what a plain caller would get).
             "model_version": production if production in self.pool.loaded else "",
-            "network_domain": network_domain_name(self.domain),
             "serving_state": {"fresh": watcher.fresh(), "revision": watcher.revision,
                               "last_confirmed": _iso(watcher.last_confirmed),
                               "stream_connected": watcher.stream_connected},
@@ -385,8 +395,17 @@ class ClassifyModelServer:
                           "filing_number": m.filing_number,
                           "artifacts_sha256": m.artifacts_sha256,
                           "artifact_files": len(m.artifacts),
-                          "servable": m.version in allowed}
+                          "servable": m.version in allowed,
+                          "network_domains": [d for d, found in domains.items()
+                                              if m.version in found]}
                          for m in sorted(self.pool.loaded.values(), key=lambda m: m.version)],
             "refused": [{"version": v, "filing_id": pin[0], "reason": reason}
                         for v, (pin, reason) in sorted(self.pool.refused.items())],
         }
+
+
+# A request without a valid assertion reaches no handler (BentoML's own tracing and
+# metrics middleware come first, so refusals show in spans and request counts). The
+# decorator made the class a bentoml.Service; mypy does not apply class decorators.
+_service: Any = ClassifyModelServer
+_service.add_asgi_middleware(AssertionMiddleware, open_paths=OPEN_PATHS)

@@ -3,6 +3,11 @@
 Data path: gateway → this servicer → ``ModelServerClient`` → BentoML model server →
 the MLflow model version the registry selected for this call (production or canary, or
 the last approved version as a fallback), named in the response with its filing.
+
+Every call carries the gateway's assertion (``call.caller``: who, through which network
+domain, under which ceiling). The ceiling of a call is min(domain ceiling, caller
+clearance, clearance of the chosen version's filing): the first two come asserted and are
+applied before a version is chosen, the filing's after.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ from google.protobuf import struct_pb2, timestamp_pb2
 from prometheus_client import Counter
 
 from services.classify.labels import LABELS, TASKS, display_name
-from services.classify.model_client import ModelServerClient
+from services.classify.model_client import Forwarded, ModelServerClient
 from services.classify.settings import ClassifySettings
 from zhijian import metadata as md
+from zhijian.assertion import Assertion
 from zhijian.classify.v1 import classify_service_pb2 as pb
 from zhijian.dlp import detect
 from zhijian.errors import (
@@ -30,9 +36,10 @@ from zhijian.errors import (
     PermissionDenied,
     invalid_field,
 )
+from zhijian.identity import level_to_clearance
 from zhijian.results import AlreadyReviewed, ResultRecord, ResultStore, ReviewRecord
 from zhijian.server import Call
-from zhijian.serving import Selected
+from zhijian.serving import Selected, network_domain_value
 from zhijian.telemetry import current_trace_id
 from zhijian.types.v1 import ai_result_pb2 as types_pb
 
@@ -58,10 +65,14 @@ PREDICTIONS = Counter("zhijian_model_predictions", "Labels predicted, per model 
                       ["model", "version", "task", "label"])
 
 
+CEILING_EXCEEDED = "DATA_LEVEL_EXCEEDS_CEILING"
+REVIEWER_NOT_CALLER = "REVIEWER_NOT_CALLER"
+
+
 class VersionSelector(Protocol):
     """What the servicer needs of :class:`zhijian.serving.DeploymentWatcher`."""
 
-    def select(self, routing_key: str | None = None) -> Selected: ...
+    def select(self, routing_key: str | None = None, *, network_domain: int) -> Selected: ...
 
 
 def requested_tasks(tasks: Sequence[pb.Task]) -> list[str]:
@@ -138,6 +149,47 @@ def effective_levels(requests: Sequence[pb.ClassifyRequest], call: Call) -> list
     return levels
 
 
+def check_caller_ceiling(levels: Sequence[int], caller: Assertion) -> None:
+    """Refuse a request above the ceiling the gateway asserted, min(domain ceiling, caller
+    clearance), before a version is chosen or any model sees the text."""
+    over = [i for i, level in enumerate(levels) if level > caller.ceiling_level]
+    if not over:
+        return
+    index = over[0]
+    which = f"requests[{index}]" if len(levels) > 1 else "the request"
+    # "L1".."L4", as the gateway names levels in its own refusals.
+    level = level_to_clearance(levels[index])
+    # The level and where the ceiling comes from; what raised the level stays out of the
+    # error, which reaches logs and the call ledger.
+    raise PermissionDenied(
+        f"{which} is at data level {level}; the ceiling of this call is {caller.ceiling} "
+        f"(the {caller.domain} network domain and the caller's clearance {caller.clearance})",
+        reason=CEILING_EXCEEDED,
+        metadata={"ceiling": caller.ceiling, "ceiling_source": "caller",
+                  "network_domain": caller.domain, "clearance": caller.clearance,
+                  "data_level": level})
+
+
+def review_author(request: pb.ReviewResultRequest, caller: Assertion) -> str:
+    """The reviewer is whoever the gateway authenticated: a review is attributed to a
+    human by their own credentials, never by a name a business system writes in."""
+    named = request.reviewer.strip()
+    if named and named != caller.subject:
+        raise PermissionDenied(
+            # Not echoed: whatever the request wrote there would reach the logs.
+            f"the reviewer named in the request is not the authenticated caller "
+            f"{caller.subject}; a review is recorded under the credentials of the human "
+            "who made it",
+            reason=REVIEWER_NOT_CALLER, metadata={"caller": caller.subject})
+    return caller.subject
+
+
+def forwarded(call: Call) -> Forwarded:
+    """The caller's assertion, passed on to the model server, which checks it too."""
+    return Forwarded(assertion=call.metadata.get(md.ASSERTION, ""),
+                     request_id=call.caller.request_id)
+
+
 class ClassifyServicer:
     def __init__(self, settings: ClassifySettings, model_server: ModelServerClient,
                  results: ResultStore, versions: VersionSelector) -> None:
@@ -148,28 +200,34 @@ class ClassifyServicer:
 
     async def _classify(self, requests: Sequence[pb.ClassifyRequest],
                         call: Call) -> list[pb.ClassifyResponse]:
+        caller = call.caller
         levels = effective_levels(requests, call)
-        # Refused here (suspended, expired, not for this domain, state unknown), nothing
-        # reaches the model server. The request id keeps a retried call on the same slot.
-        selected = self._versions.select(routing_key=call.request_id)
+        highest = max(levels)
+        # Named on refusals too: the gateway's audit record carries the level.
+        call.set_trailer(md.EFFECTIVE_LEVEL, types_pb.DataLevel.Name(highest))
+        check_caller_ceiling(levels, caller)
+        # Refused here (suspended, expired, not for the caller's domain, state unknown),
+        # nothing reaches the model server. The request id keeps a retried call on the
+        # same slot.
+        selected = self._versions.select(call.request_id,
+                                         network_domain=network_domain_value(caller.domain))
         # Set before the model call, so that a failure still names the version it hit.
         for key, value in selected.trailers().items():
             call.set_trailer(key, value)
-        highest = max(levels)
-        call.set_trailer(md.EFFECTIVE_LEVEL, types_pb.DataLevel.Name(highest))
-        # The filing's clearance caps what this version may see. The caller's ceiling
-        # (network domain, clearance) comes with the gateway.
+        # The filing's clearance caps what this version may see.
         if selected.max_data_level and highest > selected.max_data_level:
+            filed = level_to_clearance(selected.max_data_level)
             raise PermissionDenied(
-                f"the request is at data level {types_pb.DataLevel.Name(highest)}; "
-                f"{selected.model} version {selected.version} is filed for at most "
-                f"{types_pb.DataLevel.Name(selected.max_data_level)}",
-                reason="DATA_LEVEL_EXCEEDS_CEILING",
-                metadata={"model": selected.model, "version": selected.version,
+                f"the request is at data level {level_to_clearance(highest)}; "
+                f"{selected.model} version {selected.version} is filed for at most {filed}",
+                reason=CEILING_EXCEEDED,
+                metadata={"ceiling": filed, "ceiling_source": "filing",
+                          "data_level": level_to_clearance(highest),
+                          "model": selected.model, "version": selected.version,
                           "filing": selected.filing_id})
         predictions = await self._model_server.predict(
             [r.text for r in requests], selected.version,
-            call.remaining() - MODEL_CALL_MARGIN_S)
+            call.remaining() - MODEL_CALL_MARGIN_S, forwarded(call))
         trace_id = current_trace_id()
         created = timestamp_pb2.Timestamp()
         created.GetCurrentTime()
@@ -230,9 +288,6 @@ class ClassifyServicer:
         if request.decision not in DECISIONS:
             violations.append(FieldViolation("decision", "must be ACCEPT, MODIFY or REJECT",
                                              "DECISION_REQUIRED"))
-        if not request.reviewer.strip():
-            violations.append(FieldViolation("reviewer", "must name the human reviewer",
-                                             "REVIEWER_REQUIRED"))
         decision = DECISIONS.get(request.decision, "")
         if decision in ("modify", "reject") and not request.reason.strip():
             violations.append(FieldViolation("reason", f"is required to {decision} a result",
@@ -259,6 +314,7 @@ class ClassifyServicer:
         if violations:
             raise InvalidArgument(violations[0].field + ": " + violations[0].description,
                                   reason=violations[0].reason, violations=violations)
+        reviewer = review_author(request, call.caller)
 
         stored = await self._results.get(result_id)
         if stored is None:
@@ -269,7 +325,7 @@ class ClassifyServicer:
             raise invalid_field("modified_labels", f"the result has no {', '.join(unknown)} "
                                 "task to modify", reason="TASK_NOT_IN_RESULT")
         trace_id = current_trace_id()
-        review = ReviewRecord(result_id, decision, request.reviewer.strip(), request.reason.strip(),
+        review = ReviewRecord(result_id, decision, reviewer, request.reason.strip(),
                               modified, trace_id, time.time())
         try:
             await self._results.add_review(review)

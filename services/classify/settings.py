@@ -2,8 +2,8 @@
 
 Which version serves is not configuration: the registry decides (production, canary,
 suspension) and both processes follow its ``WatchDeployments`` stream. What they need to
-ask it is here: where it is, the identity token to ask with, and the network domain this
-listener serves (until the gateway exists, a property of the listener's configuration).
+ask it is here: where it is and the identity token to ask with. The network domain is not
+here either: it is a property of each call, asserted by the gateway it came through.
 """
 
 from __future__ import annotations
@@ -13,11 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zhijian.config import DEFAULT_HOST, env_int, env_str
-from zhijian.serving import (
-    DEFAULT_REGISTRY_TARGET,
-    network_domain_from_env,
-    token_file_from_env,
-)
+from zhijian.serving import DEFAULT_REGISTRY_TARGET, token_file_from_env
 
 MODEL_NAME = "zhijian-classify"
 
@@ -32,7 +28,6 @@ class ClassifySettings:
     model_server_url: str
     max_text_chars: int
     max_batch_items: int
-    network_domain: int  # zhijian.types.v1.NetworkDomain
     registry_target: str
     token_file: Path  # re-read on every (re)connect, so a rotated token is picked up
 
@@ -45,8 +40,6 @@ class ClassifySettings:
                                      f"http://{DEFAULT_HOST}:{port}", env).rstrip("/"),
             max_text_chars=env_int("ZHIJIAN_CLASSIFY_MAX_TEXT_CHARS", 4000, env),
             max_batch_items=env_int("ZHIJIAN_CLASSIFY_MAX_BATCH_ITEMS", 256, env),
-            network_domain=network_domain_from_env("ZHIJIAN_CLASSIFY_NETWORK_DOMAIN",
-                                                   "intranet", env),
             registry_target=env_str("ZHIJIAN_REGISTRY_TARGET", DEFAULT_REGISTRY_TARGET, env),
             token_file=token_file_from_env(env),
         )

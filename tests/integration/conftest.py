@@ -13,13 +13,35 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import psutil
 import pytest
 
+from zhijian import metadata as md
+from zhijian.assertion import AssertionSigner, assertion_metadata
+from zhijian.identity import LocalIdentity
 from zhijian.supervisor import free_port, pid_alive
 
 ZHIJIAN = str(Path(sys.executable).parent / "zhijian")
 START_TIMEOUT_S = 420
+DOMAINS = ("internet", "extranet", "intranet")
+
+
+class _Credentials(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """Adds a caller's token to every call, as a business system's client library would."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def _details(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
+        metadata = [*(details.metadata or ()), (md.AUTHORIZATION, f"Bearer {self._token}")]
+        return details._replace(metadata=metadata)
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation, details, request):
+        return continuation(self._details(details), request)
 
 
 @dataclass
@@ -30,7 +52,27 @@ class Platform:
 
     @property
     def classify_target(self) -> str:
+        """The classify service itself, behind the gateways (for bypass tests)."""
         return f"127.0.0.1:{self.env['ZHIJIAN_CLASSIFY_GRPC_PORT']}"
+
+    def gateway_target(self, domain: str = "intranet") -> str:
+        return f"127.0.0.1:{self.env[f'ZHIJIAN_GATEWAY_{domain.upper()}_PORT']}"
+
+    def identity(self, name: str) -> LocalIdentity:
+        return LocalIdentity.load(self.home / "identities", name)
+
+    def gateway_channel(self, name: str, domain: str = "intranet") -> grpc.Channel:
+        """A channel to a domain's gateway that presents identity ``name``'s token."""
+        channel = grpc.insecure_channel(self.gateway_target(domain))
+        return grpc.intercept_channel(channel, _Credentials(self.identity(name).token))
+
+    def minted(self, subject: str, roles: tuple[str, ...], domain: str = "intranet",
+               clearance: str = "L4") -> tuple[tuple[str, str], ...]:
+        """Metadata of a direct call as a gateway would send it (assertion minted with the
+        platform's key, the way tests and benchmarks reach a service directly)."""
+        signer = AssertionSigner.load(self.home / "keys", issuer="svc:tests")
+        return assertion_metadata(signer, subject=subject, roles=roles, clearance=clearance,
+                                  domain=domain)
 
     @property
     def registry_target(self) -> str:
@@ -104,11 +146,13 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         "ZHIJIAN_CLASSIFY_METRICS_PORT": str(free_port()),
         "ZHIJIAN_CLASSIFY_MAX_BATCH_ITEMS": "16",
         "ZHIJIAN_CLASSIFY_MAX_TEXT_CHARS": "500",
+        **{f"ZHIJIAN_GATEWAY_{domain.upper()}_{suffix}": str(free_port())
+           for domain in DOMAINS for suffix in ("PORT", "METRICS_PORT")},
     }
     for key in ("MLFLOW_TRACKING_URI", "OTEL_EXPORTER_OTLP_ENDPOINT",
                 "ZHIJIAN_CLASSIFY_MODEL_VERSION", "ZHIJIAN_REGISTRY_DATABASE_URL",
                 "ZHIJIAN_REGISTRY_TARGET", "ZHIJIAN_AS", "ZHIJIAN_KEYS_DIR",
-                "ZHIJIAN_IDENTITIES_DIR"):
+                "ZHIJIAN_IDENTITIES_DIR", "ZHIJIAN_DOMAIN"):
         env.pop(key, None)
     with (home / "up.log").open("wb") as up_log:
         process = subprocess.Popen([ZHIJIAN, "up"], env=env, stdout=up_log, stderr=up_log,
@@ -128,6 +172,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             raise
         leftovers = [pid for pid in pids if pid_alive(pid)]
         assert not leftovers, f"processes still running after Ctrl-C: {leftovers}"
-        assert len(pids) >= 6, "expected sink, MLflow, registry, BentoML (+ worker), classify"
+        assert len(pids) >= 9, ("expected sink, MLflow, registry, three gateways, BentoML "
+                                "(+ worker), classify")
         assert process.returncode == 0, platform.log_tail()
         assert not (home / "run" / "state.json").exists()

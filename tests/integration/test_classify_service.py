@@ -27,13 +27,21 @@ TASK_NAMES = {pb.TASK_PRODUCT_CATEGORY: "product_category", pb.TASK_DEVICE_CLASS
 
 @pytest.fixture(scope="module")
 def channel(platform):
-    with grpc.insecure_channel(platform.classify_target) as channel:
+    """Through the intranet gateway as the demo business system, as business calls go."""
+    with platform.gateway_channel("business") as channel:
         yield channel
 
 
 @pytest.fixture(scope="module")
 def stub(channel):
     return classify_service_pb2_grpc.ClassifyServiceStub(channel)
+
+
+@pytest.fixture(scope="module")
+def reviewer(platform):
+    """The demo reviewer (user:rev.zhao): reviews are attributed to whoever calls."""
+    with platform.gateway_channel("reviewer") as channel:
+        yield classify_service_pb2_grpc.ClassifyServiceStub(channel)
 
 
 def details(error: grpc.RpcError) -> tuple[str, list[tuple[str, str]]]:
@@ -159,59 +167,73 @@ def test_message_over_the_size_limit_is_refused_and_the_server_lives_on(stub):
     assert stub.Classify(pb.ClassifyRequest(text="医用外科口罩"), timeout=10).results
 
 
-def test_review_result_records_a_human_decision_once(stub):
+def test_review_result_records_a_human_decision_once(stub, reviewer):
     response = stub.Classify(pb.ClassifyRequest(text="医用外科口罩，三层无纺布"), timeout=10)
     name = f"results/{response.result.result_id}"
-    review = stub.ReviewResult(pb.ReviewResultRequest(
-        name=name, decision=types_pb.REVIEW_DECISION_MODIFY, reviewer="user:zhang.san",
+    review = reviewer.ReviewResult(pb.ReviewResultRequest(
+        name=name, decision=types_pb.REVIEW_DECISION_MODIFY,
         reason="按分类目录应为二类",
         modified_labels=[pb.TaskLabel(task=pb.TASK_DEVICE_CLASS, label="II")]), timeout=10)
-    assert review.result == name and review.reviewer == "user:zhang.san"
+    # The reviewer on record is the authenticated caller, not a name the request claims.
+    assert review.result == name and review.reviewer == "user:rev.zhao"
     assert dict(review.modified_value) == {"device_class": "II"}
     assert review.model.version == response.result.model.version
     with pytest.raises(grpc.RpcError) as again:
-        stub.ReviewResult(pb.ReviewResultRequest(
-            name=name, decision=types_pb.REVIEW_DECISION_ACCEPT, reviewer="user:li.si"),
-            timeout=10)
+        reviewer.ReviewResult(pb.ReviewResultRequest(
+            name=name, decision=types_pb.REVIEW_DECISION_ACCEPT), timeout=10)
     assert again.value.code() == grpc.StatusCode.ALREADY_EXISTS
 
 
+def test_only_reviewers_review_and_only_as_themselves(stub, reviewer):
+    response = stub.Classify(pb.ClassifyRequest(text="医用外科口罩"), timeout=10)
+    name = f"results/{response.result.result_id}"
+    with pytest.raises(grpc.RpcError) as business:
+        stub.ReviewResult(pb.ReviewResultRequest(
+            name=name, decision=types_pb.REVIEW_DECISION_ACCEPT), timeout=10)
+    assert business.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert details(business.value)[0] == "ROLE_NOT_PERMITTED"
+    with pytest.raises(grpc.RpcError) as other:
+        reviewer.ReviewResult(pb.ReviewResultRequest(
+            name=name, decision=types_pb.REVIEW_DECISION_ACCEPT, reviewer="user:li.si"),
+            timeout=10)
+    assert other.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert details(other.value)[0] == "REVIEWER_NOT_CALLER"
+
+
 @pytest.mark.parametrize(("request_", "code", "reason"), [
-    (pb.ReviewResultRequest(name="results/" + "0" * 32, reviewer="user:a",
+    (pb.ReviewResultRequest(name="results/" + "0" * 32,
                             decision=types_pb.REVIEW_DECISION_ACCEPT),
      grpc.StatusCode.NOT_FOUND, "RESULT_NOT_FOUND"),
-    (pb.ReviewResultRequest(name="cases/1", reviewer="user:a",
+    (pb.ReviewResultRequest(name="cases/1",
                             decision=types_pb.REVIEW_DECISION_ACCEPT),
      grpc.StatusCode.INVALID_ARGUMENT, "INVALID_RESULT_NAME"),
-    (pb.ReviewResultRequest(name="results/abc", reviewer="user:a",
+    (pb.ReviewResultRequest(name="results/abc",
                             decision=types_pb.REVIEW_DECISION_REJECT),
      grpc.StatusCode.INVALID_ARGUMENT, "REASON_REQUIRED"),
-    (pb.ReviewResultRequest(name="results/abc", reviewer="user:a", reason="wrong",
+    (pb.ReviewResultRequest(name="results/abc", reason="wrong",
                             decision=types_pb.REVIEW_DECISION_MODIFY,
                             modified_labels=[pb.TaskLabel(task=pb.TASK_DEVICE_CLASS,
                                                           label="IV")]),
      grpc.StatusCode.INVALID_ARGUMENT, "UNKNOWN_LABEL"),
-    (pb.ReviewResultRequest(name="results/abc", decision=types_pb.REVIEW_DECISION_ACCEPT),
-     grpc.StatusCode.INVALID_ARGUMENT, "REVIEWER_REQUIRED"),
 ])
-def test_review_result_rejects_bad_reviews(stub, request_, code, reason):
+def test_review_result_rejects_bad_reviews(reviewer, request_, code, reason):
     with pytest.raises(grpc.RpcError) as failure:
-        stub.ReviewResult(request_, timeout=10)
+        reviewer.ReviewResult(request_, timeout=10)
     assert failure.value.code() == code
     assert details(failure.value)[0] == reason
 
 
-def test_standard_health_reflection_and_metrics(platform, channel):
+def test_standard_health_reflection_and_metrics(platform):
+    """Probes reach the service itself: they carry no payload and need no assertion."""
     from grpc_health.v1 import health_pb2, health_pb2_grpc
     from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-    health = health_pb2_grpc.HealthStub(channel)
-    reply = health.Check(health_pb2.HealthCheckRequest(
-        service="zhijian.classify.v1.ClassifyService"), timeout=5)
-    assert reply.status == health_pb2.HealthCheckResponse.SERVING
-    reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
-    answer = next(reflection.ServerReflectionInfo(
-        iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5))
+    with grpc.insecure_channel(platform.classify_target) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(
+            service="zhijian.classify.v1.ClassifyService"), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        answer = next(reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5))
     services = {s.name for s in answer.list_services_response.service}
     assert "zhijian.classify.v1.ClassifyService" in services
     metrics = httpx.get(platform.metrics_url, timeout=5, trust_env=False).text
@@ -220,7 +242,7 @@ def test_standard_health_reflection_and_metrics(platform, channel):
 
 
 def test_cli_classify_prints_category_class_route_and_version(platform):
-    done = platform.cli("classify", "一次性使用无菌注射器", "--json")
+    done = platform.cli("classify", "一次性使用无菌注射器", "--as", "business", "--json")
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     labels = {r["task"]: r["label"] for r in answer["results"]}
@@ -229,12 +251,12 @@ def test_cli_classify_prints_category_class_route_and_version(platform):
     model = answer["result"]["model"]
     assert (model["model"], model["version"]) == ("zhijian-classify", "1")
     assert model["filing_id"] and model["filing_number"].startswith("ZJ-")
-    text = platform.cli("classify", "一次性使用无菌注射器")
+    text = platform.cli("classify", "一次性使用无菌注射器", "--as", "business")
     assert "product_category" in text.stdout and "version 1" in text.stdout
 
 
 def test_cli_reports_bad_input_as_a_clear_error(platform):
-    done = platform.cli("classify", " ", "--json")
+    done = platform.cli("classify", " ", "--as", "business", "--json")
     assert done.returncode == 1
     error = json.loads(done.stdout)
     assert error["code"] == "INVALID_ARGUMENT" and error["reason"] == "TEXT_EMPTY"
@@ -244,7 +266,8 @@ def test_status_lists_every_component_as_serving(platform):
     done = platform.cli("status", "--json")
     assert done.returncode == 0, done.stdout
     names = [c["name"] for c in json.loads(done.stdout)["components"]]
-    assert names == ["span-sink", "mlflow", "registry", "classify-model-server", "classify"]
+    assert names == ["span-sink", "mlflow", "registry", "gateway-internet", "gateway-extranet",
+                     "gateway-intranet", "classify-model-server", "classify"]
 
 
 def test_no_deadline_gets_the_server_default_and_short_deadlines_are_kept(stub):

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 
 def classify(platform, timeout: float):
-    with grpc.insecure_channel(platform.classify_target) as channel:
+    with platform.gateway_channel("business") as channel:
         stub = classify_service_pb2_grpc.ClassifyServiceStub(channel)
         return stub.Classify(pb.ClassifyRequest(text="医用外科口罩"), timeout=timeout)
 

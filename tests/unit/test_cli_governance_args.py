@@ -100,7 +100,7 @@ ACTIONS = [
     ["filing", "reinstate", "f-abc", "--reason", "r"],
     ["filing", "retire", "f-abc", "--reason", "r"],
     ["deploy", "status"],
-    ["deploy", "create", "m", "--domain", "intranet"],
+    ["deploy", "create", "m", "--serve-domain", "intranet"],
     ["deploy", "promote", "m"],
     ["deploy", "set-canary", "m", "--filing", "f-abc", "--weight", "10"],
     ["deploy", "rollback", "m", "--reason", "r"],
@@ -114,7 +114,7 @@ ACTIONS = [
 @pytest.mark.parametrize("argv", ACTIONS, ids=lambda argv: " ".join(argv[:2]))
 def test_every_action_takes_identity_registry_and_json(argv: list[str]) -> None:
     args = parser().parse_args([*argv, "--as", "ada", "--registry", "h:1", "--json"])
-    assert (args.as_identity, args.registry, args.json) == ("ada", "h:1", True)
+    assert (args.as_identity, args.gateway, args.json) == ("ada", "h:1", True)
     assert callable(args.handler)
 
 

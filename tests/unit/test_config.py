@@ -2,7 +2,6 @@ import pytest
 
 from services.classify.settings import ClassifySettings
 from zhijian.config import ConfigError, HomeLayout, ServerSettings, zhijian_home
-from zhijian.types.v1 import ai_result_pb2 as types_pb
 
 
 def test_home_defaults_to_the_checkout_and_follows_the_environment(tmp_path):
@@ -32,17 +31,17 @@ def test_malformed_numbers_are_configuration_errors():
                                 env={"ZHIJIAN_CLASSIFY_GRPC_PORT": "abc"})
 
 
-def test_classify_takes_its_network_domain_and_registry_from_configuration(tmp_path):
-    # Which version serves is the registry's decision, so it is not configuration.
+def test_classify_takes_its_registry_from_configuration_and_no_network_domain(tmp_path):
+    # Which version serves is the registry's decision, and the network domain is each
+    # call's (asserted by its gateway), so neither is configuration of the process.
     token = tmp_path / "classify.jwt"
     token.write_text("t")
     base = {"ZHIJIAN_IDENTITY_TOKEN_FILE": str(token)}
-    with pytest.raises(ConfigError):
-        ClassifySettings.from_env({**base, "ZHIJIAN_CLASSIFY_NETWORK_DOMAIN": "moon"})
+    with pytest.raises(ConfigError, match="ZHIJIAN_IDENTITY_TOKEN_FILE"):
+        ClassifySettings.from_env({})
     settings = ClassifySettings.from_env({**base, "ZHIJIAN_CLASSIFY_MODEL_SERVER_PORT": "4000",
-                                          "ZHIJIAN_CLASSIFY_NETWORK_DOMAIN": "extranet",
                                           "ZHIJIAN_REGISTRY_TARGET": "127.0.0.1:7"})
     assert not hasattr(settings, "model_version")
+    assert not hasattr(settings, "network_domain")
     assert settings.model_server_url == "http://127.0.0.1:4000"
-    assert settings.network_domain == types_pb.NETWORK_DOMAIN_EXTRANET
     assert settings.registry_target == "127.0.0.1:7"

@@ -128,8 +128,11 @@ def test_every_model_service_accepts_a_human_review(name: str) -> None:
     for field in ("name", "decision", "reviewer", "reason"):
         assert field in request.fields_by_name, f"{request.full_name} lacks {field}"
     assert request.fields_by_name["decision"].enum_type is ai_result_pb2.ReviewDecision.DESCRIPTOR
-    for field in ("name", "decision", "reviewer"):
+    for field in ("name", "decision"):
         assert field_behavior_pb2.REQUIRED in behaviors(request.fields_by_name[field])
+    # The reviewer is the authenticated caller: the field may only confirm it, so no
+    # client is made to write a name the service then has to distrust.
+    assert field_behavior_pb2.OPTIONAL in behaviors(request.fields_by_name["reviewer"])
     # ReviewResult returns the review record; ReviewCase returns the case holding it.
     output = method.output_type
     assert output.full_name == HUMAN_REVIEW or any(

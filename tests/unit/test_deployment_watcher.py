@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 import pytest
 
-from zhijian.errors import FailedPrecondition, Unavailable
+from zhijian.errors import FailedPrecondition, PermissionDenied, Unavailable
 from zhijian.registry.v1 import registry_service_pb2 as registry_pb
 from zhijian.registry.v1 import registry_service_pb2_grpc as registry_grpc
 from zhijian.serving import DeploymentWatcher
@@ -25,6 +25,7 @@ from zhijian.types.v1 import ai_result_pb2 as types_pb
 
 MODEL = "zhijian-classify"
 INTRANET = types_pb.NETWORK_DOMAIN_INTRANET
+INTERNET = types_pb.NETWORK_DOMAIN_INTERNET
 HEARTBEAT_S = 0.2
 KILL = object()  # put on a subscriber's queue: end its stream with UNAVAILABLE
 
@@ -128,8 +129,8 @@ async def running(registry: ScriptedRegistry, **options: Any,
     port = free_port()
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
-    settings: dict[str, Any] = {"token": lambda: "token-1", "network_domain": INTRANET,
-                                "poll_interval_s": 0.1, "heartbeat_interval_s": HEARTBEAT_S}
+    settings: dict[str, Any] = {"token": lambda: "token-1", "poll_interval_s": 0.1,
+                                "heartbeat_interval_s": HEARTBEAT_S}
     settings.update(options)
     watcher = DeploymentWatcher(f"127.0.0.1:{port}", MODEL, **settings)
     await watcher.start()
@@ -153,7 +154,7 @@ async def eventually(check: Callable[[], bool], within_s: float) -> float:
 def refuses(watcher: DeploymentWatcher, reason: str) -> Callable[[], bool]:
     def check() -> bool:
         try:
-            watcher.select()
+            watcher.select(network_domain=INTRANET)
         except (FailedPrecondition, Unavailable) as error:
             return error.reason == reason
         return False
@@ -163,7 +164,7 @@ def refuses(watcher: DeploymentWatcher, reason: str) -> Callable[[], bool]:
 def serves(watcher: DeploymentWatcher, version: str) -> Callable[[], bool]:
     def check() -> bool:
         try:
-            return watcher.select().version == version
+            return watcher.select(network_domain=INTRANET).version == version
         except (FailedPrecondition, Unavailable):
             return False
     return check
@@ -174,7 +175,7 @@ def test_the_snapshot_arrives_with_the_filter_heartbeat_and_token():
         registry = ScriptedRegistry(production("3"))
         async with running(registry) as (watcher, _):
             assert await watcher.wait_for_state(5.0)
-            chosen = watcher.select("request-1")
+            chosen = watcher.select("request-1", network_domain=INTRANET)
             assert (chosen.version, chosen.filing_id, chosen.filing_number) == ("3", "f-3",
                                                                                 "ZJ-3")
             assert watcher.revision == 10 and watcher.last_confirmed is not None
@@ -276,17 +277,35 @@ def test_a_rotated_token_is_used_on_reconnect():
     asyncio.run(scenario())
 
 
+def test_one_watcher_selects_for_the_network_domain_of_each_call():
+    # One service process serves the callers of every gateway: the domain is the call's.
+    async def scenario() -> None:
+        registry = ScriptedRegistry(production("3"))  # authorized for the intranet only
+        async with running(registry) as (watcher, _):
+            assert await watcher.wait_for_state(5.0)
+            assert watcher.select("r-1", network_domain=INTRANET).version == "3"
+            with pytest.raises(PermissionDenied) as refused:
+                watcher.select("r-2", network_domain=INTERNET)
+            assert refused.value.reason == "MODEL_NOT_AUTHORIZED_FOR_DOMAIN"
+            assert set(watcher.servable(INTRANET)) == {"3"}
+            assert watcher.servable(INTERNET) == {}
+            # In some domain: what a model server shared by every domain may answer.
+            assert set(watcher.servable()) == {"3"}
+
+    asyncio.run(scenario())
+
+
 def test_state_that_cannot_be_confirmed_fails_closed():
     async def scenario() -> None:
         registry = ScriptedRegistry(production("3"))
         async with running(registry, max_staleness_s=0.5) as (watcher, server):
             assert await watcher.wait_for_state(5.0)
-            assert watcher.select().version == "3"
+            assert watcher.select(network_domain=INTRANET).version == "3"
             await server.stop(0)  # the registry goes away: no stream, no poll answers
             elapsed = await eventually(refuses(watcher, "SERVING_STATE_UNKNOWN"), 3.0)
             assert elapsed >= 0.3
             with pytest.raises(Unavailable) as failure:
-                watcher.select()
+                watcher.select(network_domain=INTRANET)
             assert failure.value.code == grpc.StatusCode.UNAVAILABLE
             assert watcher.servable() == {}
 
@@ -296,15 +315,15 @@ def test_state_that_cannot_be_confirmed_fails_closed():
 def test_no_state_yet_fails_closed():
     async def scenario() -> None:
         watcher = DeploymentWatcher(f"127.0.0.1:{free_port()}", MODEL, token=lambda: "t",
-                                    network_domain=INTRANET, poll_interval_s=0.1)
+                                    poll_interval_s=0.1)
         with pytest.raises(Unavailable) as failure:
-            watcher.select()
+            watcher.select(network_domain=INTRANET)
         assert failure.value.reason == "SERVING_STATE_UNKNOWN"
         await watcher.start()
         try:
             assert not await watcher.wait_for_state(0.5)
             with pytest.raises(Unavailable):
-                watcher.select()
+                watcher.select(network_domain=INTRANET)
         finally:
             await watcher.close()
 
@@ -319,7 +338,7 @@ def test_a_deployment_the_registry_does_not_have_is_not_deployed():
         async with running(registry) as (watcher, _):
             assert await watcher.wait_for_state(5.0)
             with pytest.raises(FailedPrecondition) as failure:
-                watcher.select()
+                watcher.select(network_domain=INTRANET)
             assert failure.value.reason == "MODEL_NOT_DEPLOYED"
 
     asyncio.run(scenario())

@@ -11,9 +11,15 @@ import grpc
 import pytest
 from aiohttp import web
 
-from services.classify.model_client import ModelServerClient
+from services.classify.model_client import Forwarded, ModelServerClient
 from zhijian.errors import DeadlineExceeded, FailedPrecondition, Unavailable, ZhijianError
 from zhijian.supervisor import free_port
+
+CALLER = Forwarded(assertion="assertion-of-the-call", request_id="request-1")
+
+
+def forwarded(n: int) -> Forwarded:
+    return Forwarded(assertion=f"assertion-{n}", request_id=f"request-{n}")
 
 
 async def serve(handler) -> AsyncIterator[str]:
@@ -43,7 +49,7 @@ async def call(handler, texts: list[str], timeout_s: float = 2.0, version: str =
     async for url in serve(handler):
         client = ModelServerClient(url)
         try:
-            return await client.predict(texts, version, timeout_s)
+            return await client.predict(texts, version, timeout_s, CALLER)
         finally:
             await client.close()
     raise AssertionError("unreachable")
@@ -66,6 +72,19 @@ def test_predictions_come_back_in_order_and_carry_trace_context():
         trace_id = format(caller.get_span_context().trace_id, "032x")
     assert result == [{"text": "a", "version": "7"}, {"text": "乙", "version": "7"}]
     assert seen["traceparent"].startswith(f"00-{trace_id}-")
+    # The caller's assertion travels with it: the model server answers nothing without.
+    assert seen["x-zhijian-assertion"] == "assertion-of-the-call"
+    assert seen["x-zhijian-request-id"] == "request-1"
+
+
+def test_a_refused_assertion_is_a_platform_error_not_a_model_answer():
+    async def refusing(request: web.Request) -> web.Response:
+        return web.json_response({"error": {"reason": "ASSERTION_INVALID"}}, status=401)
+
+    with pytest.raises(ZhijianError) as failure:
+        asyncio.run(call(refusing, ["x"]))
+    assert failure.value.code == grpc.StatusCode.INTERNAL
+    assert failure.value.reason == "MODEL_SERVER_REFUSED_ASSERTION"
 
 
 @pytest.mark.parametrize(("status", "code", "reason"), [
@@ -105,7 +124,7 @@ def test_nothing_listening_is_unavailable_at_once():
     async def scenario() -> None:
         client = ModelServerClient(f"http://127.0.0.1:{free_port()}")
         try:
-            await client.predict(["x"], "7", 5.0)
+            await client.predict(["x"], "7", 5.0, CALLER)
         finally:
             await client.close()
 
@@ -120,7 +139,7 @@ def test_no_time_left_fails_before_calling():
     async def scenario() -> None:
         client = ModelServerClient("http://127.0.0.1:9")
         try:
-            await client.predict(["x"], "7", 0.0)
+            await client.predict(["x"], "7", 0.0, CALLER)
         finally:
             await client.close()
 
@@ -130,10 +149,13 @@ def test_no_time_left_fails_before_calling():
 
 def test_concurrent_calls_share_requests_and_each_gets_its_own_answers():
     requests: list[int] = []
+    carried: list[tuple[str, str, list[str]]] = []
 
     async def slow_echo(request: web.Request) -> web.Response:
         body = await request.json()
         requests.append(len(body["items"]))
+        carried.append((request.headers["x-zhijian-assertion"],
+                        request.headers["x-zhijian-request-id"], texts_of(body)))
         await asyncio.sleep(0.05)
         return web.json_response([{"text": t} for t in texts_of(body)])
 
@@ -142,7 +164,8 @@ def test_concurrent_calls_share_requests_and_each_gets_its_own_answers():
             client = ModelServerClient(url, max_in_flight=2)
             try:
                 return list(await asyncio.gather(
-                    *(client.predict([f"t{i}", f"u{i}"], "7", 5.0) for i in range(20))))
+                    *(client.predict([f"t{i}", f"u{i}"], "7", 5.0, forwarded(i))
+                      for i in range(20))))
             finally:
                 await client.close()
         raise AssertionError("unreachable")
@@ -152,6 +175,10 @@ def test_concurrent_calls_share_requests_and_each_gets_its_own_answers():
     assert sum(requests) == 40
     assert len(requests) < 20  # coalesced while the first requests were out
     assert requests[0] == 2  # the first call went out alone, without waiting
+    # Each request carries the assertion, bound to its request id, of one of its own calls.
+    for assertion, request_id, texts in carried:
+        n = int(assertion.removeprefix("assertion-"))
+        assert request_id == f"request-{n}" and f"t{n}" in texts
 
 
 def test_a_caller_with_a_short_deadline_gives_up_alone():
@@ -164,9 +191,9 @@ def test_a_caller_with_a_short_deadline_gives_up_alone():
         async for url in serve(slow):
             client = ModelServerClient(url, max_in_flight=1)
             try:
-                results = await asyncio.gather(client.predict(["patient"], "7", 5.0),
-                                               client.predict(["hurried"], "7", 0.2),
-                                               return_exceptions=True)
+                results = await asyncio.gather(
+                    client.predict(["patient"], "7", 5.0, CALLER),
+                    client.predict(["hurried"], "7", 0.2, CALLER), return_exceptions=True)
                 return results[0], results[1]
             finally:
                 await client.close()
@@ -192,7 +219,7 @@ def test_coalescing_never_mixes_versions_in_one_request():
             client = ModelServerClient(url, max_in_flight=1)
             try:
                 return list(await asyncio.gather(
-                    *(client.predict([f"t{i}"], "7" if i % 3 else "8", 5.0)
+                    *(client.predict([f"t{i}"], "7" if i % 3 else "8", 5.0, CALLER)
                       for i in range(30))))
             finally:
                 await client.close()
@@ -235,8 +262,9 @@ def test_a_refusal_reaches_only_the_callers_whose_items_were_refused():
             client = ModelServerClient(url, max_in_flight=1)
             try:
                 return list(await asyncio.gather(
-                    client.predict(["first"], "7", 5.0), client.predict(["good"], "7", 5.0),
-                    client.predict(["bad"], "7", 5.0), return_exceptions=True))
+                    client.predict(["first"], "7", 5.0, CALLER),
+                    client.predict(["good"], "7", 5.0, CALLER),
+                    client.predict(["bad"], "7", 5.0, CALLER), return_exceptions=True))
             finally:
                 await client.close()
         raise AssertionError("unreachable")

@@ -1,8 +1,10 @@
 """The kernel's gRPC bootstrap, served by a real process on a loopback port with a test
-servicer behind the classify contract (no model involved)."""
+servicer behind the classify contract (no model involved), requiring gateway assertions
+as every service does; the keys are a real gateway key pair in a temporary directory."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -10,19 +12,25 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
+from zhijian import metadata as md
+from zhijian.assertion import AssertionSigner, assertion_metadata
 from zhijian.classify.v1 import classify_service_pb2 as pb
 from zhijian.classify.v1 import classify_service_pb2_grpc
+from zhijian.errors import parse_error
 from zhijian.supervisor import free_port
 
 SERVICER = textwrap.dedent("""
-    import asyncio, os
+    import asyncio, json, os
+    from zhijian.assertion import AssertionVerifier
     from zhijian.classify.v1 import classify_service_pb2 as pb
     from zhijian.config import ServerSettings
     from zhijian.errors import invalid_field
@@ -36,6 +44,13 @@ SERVICER = textwrap.dedent("""
                 raise invalid_field("text", "is bad", reason="TEXT_BAD")
             if request.text.startswith("sleep:"):
                 await asyncio.sleep(float(request.text[6:]))
+            if request.text == "whoami":
+                caller = call.caller
+                call.set_trailer("x-test-caller", json.dumps({
+                    "subject": caller.subject, "roles": sorted(caller.roles),
+                    "clearance": caller.clearance, "domain": caller.domain,
+                    "ceiling": caller.ceiling, "ceiling_level": caller.ceiling_level,
+                    "request_id": caller.request_id, "issuer": caller.issuer}))
             call.set_trailer("x-zhijian-model-version", "test/1")
             return pb.ClassifyResponse()
 
@@ -47,16 +62,37 @@ SERVICER = textwrap.dedent("""
 
     settings = ServerSettings.from_env("test", default_port=0, default_metrics_port=0)
     service = Service(pb.DESCRIPTOR.services_by_name["ClassifyService"], TestServicer())
-    asyncio.run(serve(settings, [service]))
+    asyncio.run(serve(settings, [service], assertions=AssertionVerifier.from_env()))
 """)
 
 
 @pytest.fixture()
-def server(tmp_path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def keys_dir(tmp_path: Path) -> Path:
+    return tmp_path / "keys"
+
+
+@pytest.fixture()
+def gateway(keys_dir: Path) -> AssertionSigner:
+    """The gateways' signing key; the server reads only the public key published beside."""
+    return AssertionSigner.load_or_create(keys_dir, issuer="svc:gateway-intranet")
+
+
+def vouched(gateway: AssertionSigner, request_id: str | None = None,
+            **claims: str) -> tuple[tuple[str, str], ...]:
+    return assertion_metadata(gateway, subject=claims.get("subject", "user:zhang.san"),
+                              roles=("business_system",), request_id=request_id,
+                              clearance=claims.get("clearance", "L3"),
+                              domain=claims.get("domain", "intranet"))
+
+
+@pytest.fixture()
+def server(tmp_path: Path, keys_dir: Path, gateway: AssertionSigner,
+           ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     script = tmp_path / "server.py"
     script.write_text(SERVICER)
     port = free_port()
     env = {"ZHIJIAN_TEST_GRPC_PORT": str(port), "ZHIJIAN_TEST_METRICS_PORT": "0",
+           "ZHIJIAN_KEYS_DIR": str(keys_dir),
            "ZHIJIAN_DEFAULT_DEADLINE_S": "1.0", "ZHIJIAN_SHUTDOWN_GRACE_S": "5",
            "ZHIJIAN_MAX_MESSAGE_BYTES": "65536"}
     process = subprocess.Popen([sys.executable, str(script)], env={**_base_env(), **env},
@@ -92,57 +128,136 @@ def stub(target: str) -> classify_service_pb2_grpc.ClassifyServiceStub:
     return classify_service_pb2_grpc.ClassifyServiceStub(grpc.insecure_channel(target))
 
 
-def test_unexpected_errors_are_internal_without_details_but_with_a_request_id(server):
+def test_unexpected_errors_are_internal_without_details_but_with_a_request_id(server, gateway):
     _, target = server
     with pytest.raises(grpc.RpcError) as failure:
         stub(target).Classify(pb.ClassifyRequest(text="boom"), timeout=5,
-                              metadata=(("x-zhijian-request-id", "req-42"),))
+                              metadata=vouched(gateway, "req-42"))
     assert failure.value.code() == grpc.StatusCode.INTERNAL
     assert "secret" not in failure.value.details() and "req-42" in failure.value.details()
     assert ("x-zhijian-request-id", "req-42") in failure.value.trailing_metadata()
 
 
-def test_domain_errors_carry_google_rpc_details(server):
+def test_domain_errors_carry_google_rpc_details(server, gateway):
     _, target = server
     with pytest.raises(grpc.RpcError) as failure:
-        stub(target).Classify(pb.ClassifyRequest(text="bad"), timeout=5)
+        stub(target).Classify(pb.ClassifyRequest(text="bad"), timeout=5,
+                              metadata=vouched(gateway))
     status = rpc_status.from_call(failure.value)
     assert status is not None
     info = error_details_pb2.ErrorInfo()
     assert status.details[0].Unpack(info) and info.reason == "TEXT_BAD"
 
 
-def test_trailers_and_request_ids_come_back(server):
+def test_trailers_and_request_ids_come_back(server, gateway):
     _, target = server
-    _, call = stub(target).Classify.with_call(pb.ClassifyRequest(text="ok"), timeout=5)
+    metadata = vouched(gateway)
+    _, call = stub(target).Classify.with_call(pb.ClassifyRequest(text="ok"), timeout=5,
+                                              metadata=metadata)
     trailers = dict(call.trailing_metadata())
     assert trailers["x-zhijian-model-version"] == "test/1"
-    assert len(trailers["x-zhijian-request-id"]) == 32
+    assert trailers["x-zhijian-request-id"] == dict(metadata)[md.REQUEST_ID]
 
 
-def test_a_call_without_deadline_gets_the_server_default(server):
+def test_the_handler_sees_the_asserted_caller(server, gateway):
+    _, target = server
+    metadata = vouched(gateway, subject="user:li.si", clearance="L4", domain="extranet")
+    _, call = stub(target).Classify.with_call(pb.ClassifyRequest(text="whoami"), timeout=5,
+                                              metadata=metadata)
+    caller = json.loads(dict(call.trailing_metadata())["x-test-caller"])
+    assert caller == {"subject": "user:li.si", "roles": ["business_system"],
+                      "clearance": "L4", "domain": "extranet",
+                      # min(extranet ceiling L3, clearance L4)
+                      "ceiling": "L3", "ceiling_level": 3,
+                      "request_id": dict(metadata)[md.REQUEST_ID],
+                      "issuer": "svc:gateway-intranet"}
+
+
+def refusal(target: str, metadata: tuple[tuple[str, str], ...]) -> tuple[str, str, str]:
+    with pytest.raises(grpc.RpcError) as failure:
+        stub(target).Classify(pb.ClassifyRequest(text="bad"), timeout=5, metadata=metadata)
+    error = parse_error(failure.value)
+    return error.code.name, error.reason, error.message
+
+
+def test_a_call_without_an_assertion_is_refused_before_the_handler(server):
+    _, target = server
+    # "bad" would be INVALID_ARGUMENT from the handler: the caller learns nothing of it.
+    code, reason, _ = refusal(target, ((md.REQUEST_ID, "r-1"),))
+    assert (code, reason) == ("UNAUTHENTICATED", "ASSERTION_MISSING")
+    code, reason, _ = refusal(target, ())
+    assert (code, reason) == ("UNAUTHENTICATED", "ASSERTION_MISSING")
+
+
+def test_an_assertion_of_another_request_is_refused(server, gateway):
+    _, target = server
+    lifted = dict(vouched(gateway, "request-of-someone-else"))[md.ASSERTION]
+    code, reason, _ = refusal(target, ((md.ASSERTION, lifted), (md.REQUEST_ID, "mine")))
+    assert (code, reason) == ("UNAUTHENTICATED", "ASSERTION_INVALID")
+    # Bound to a request id, so a call must send one.
+    code, reason, _ = refusal(target, ((md.ASSERTION, lifted),))
+    assert (code, reason) == ("UNAUTHENTICATED", "ASSERTION_INVALID")
+
+
+def test_an_expired_assertion_is_refused(server, gateway):
+    _, target = server
+    token = gateway.mint(subject="user:zhang.san", roles=("business_system",), clearance="L3",
+                         domain="intranet", request_id="r-old", now=time.time() - 120)
+    code, reason, message = refusal(target, ((md.ASSERTION, token), (md.REQUEST_ID, "r-old")))
+    assert (code, reason) == ("UNAUTHENTICATED", "ASSERTION_INVALID")
+    assert "expired" in message
+
+
+def test_an_assertion_signed_by_an_unknown_key_is_refused(server, gateway):
+    _, target = server
+    impostor = AssertionSigner(Ed25519PrivateKey.generate(), issuer="svc:gateway-intranet")
+    code, reason, _ = refusal(target, vouched(impostor))
+    assert (code, reason) == ("UNAUTHENTICATED", "ASSERTION_INVALID")
+    # A genuine signature over a payload that was then changed (a wider ceiling, say).
+    token = dict(vouched(gateway, "r-1", domain="internet"))[md.ASSERTION]
+    body, _, signature = token.partition(".")
+    forged = dict(vouched(gateway, "r-1", domain="intranet"))[md.ASSERTION].partition(".")[0]
+    assert forged != body
+    code, reason, _ = refusal(target, ((md.ASSERTION, f"{forged}.{signature}"),
+                                       (md.REQUEST_ID, "r-1")))
+    assert (code, reason) == ("UNAUTHENTICATED", "ASSERTION_INVALID")
+
+
+def test_health_answers_without_an_assertion(server):
+    _, target = server
+    with grpc.insecure_channel(target) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service="zhijian.classify.v1.ClassifyService"),
+            timeout=5)
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_a_call_without_deadline_gets_the_server_default(server, gateway):
     _, target = server
     started = time.monotonic()
     with pytest.raises(grpc.RpcError) as failure:
-        stub(target).Classify(pb.ClassifyRequest(text="sleep:5"))  # no client deadline
+        stub(target).Classify(pb.ClassifyRequest(text="sleep:5"),  # no client deadline
+                              metadata=vouched(gateway))
     assert failure.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert time.monotonic() - started < 3
 
 
-def test_oversized_messages_are_refused_by_the_configured_limit(server):
+def test_oversized_messages_are_refused_by_the_configured_limit(server, gateway):
     _, target = server
     with pytest.raises(grpc.RpcError) as failure:
-        stub(target).Classify(pb.ClassifyRequest(text="x" * 70_000), timeout=5)
+        stub(target).Classify(pb.ClassifyRequest(text="x" * 70_000), timeout=5,
+                              metadata=vouched(gateway))
     assert failure.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
-def test_sigterm_drains_calls_in_flight_then_exits(server):
+def test_sigterm_drains_calls_in_flight_then_exits(server, gateway):
     process, target = server
     outcome: dict[str, object] = {}
 
     def slow_call() -> None:
         try:
-            stub(target).Classify(pb.ClassifyRequest(text="sleep:0.8"), timeout=5)
+            stub(target).Classify(pb.ClassifyRequest(text="sleep:0.8"), timeout=5,
+                                  metadata=vouched(gateway))
             outcome["ok"] = True
         except grpc.RpcError as error:
             outcome["error"] = error.code()
@@ -155,4 +270,5 @@ def test_sigterm_drains_calls_in_flight_then_exits(server):
     assert outcome == {"ok": True}
     assert process.wait(timeout=10) == 0
     with pytest.raises(grpc.RpcError):
-        stub(target).Classify(pb.ClassifyRequest(text="ok"), timeout=1)
+        stub(target).Classify(pb.ClassifyRequest(text="ok"), timeout=1,
+                              metadata=vouched(gateway))

@@ -14,8 +14,10 @@ from zhijian.registry.v1 import registry_service_pb2 as registry_pb
 from zhijian.serving import (
     Selected,
     canary_roll,
+    loadable_anywhere,
     loadable_versions,
     select_version,
+    servable_anywhere,
     servable_versions,
 )
 from zhijian.types.v1 import ai_result_pb2 as types_pb
@@ -263,3 +265,18 @@ def test_loadable_versions_preload_what_may_serve_soon_and_nothing_refused():
     assert set(loadable_versions(deployment(version("3"), previous=version("2")),
                                  network_domain=INTRANET, now=NOW)) == {"3"}
     assert loadable_versions(None, network_domain=INTRANET, now=NOW) == {}
+
+
+def test_a_model_server_shared_by_every_domain_serves_the_union_of_their_versions():
+    # Production for the intranet only, the canary for the extranet only: the service
+    # picks per call, the shared model server must hold and answer with both.
+    found = deployment(version("3", domains=(INTRANET,)),
+                       canary=version("4", domains=(EXTRANET,)), weight=50,
+                       previous=version("2", domains=(INTERNET,)), fallback=True)
+    assert set(servable_versions(found, network_domain=INTRANET, now=NOW)) == {"3"}
+    assert set(servable_anywhere(found, now=NOW)) == {"3", "4"}
+    assert set(loadable_anywhere(found, now=NOW)) == {"2", "3", "4"}
+    # A version no domain may use is neither loaded nor served.
+    nowhere = deployment(version("3", domains=(INTRANET,)), domains=(EXTRANET,))
+    assert servable_anywhere(nowhere, now=NOW) == {} == loadable_anywhere(nowhere, now=NOW)
+    assert servable_anywhere(deployment(version("3"), suspended=True), now=NOW) == {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from zhijian.cli.output import Output
-from zhijian.cli.stack import StackPorts, platform_env
+from zhijian.cli.stack import DEFAULT_DOMAIN, StackPorts, platform_env
 from zhijian.config import HomeLayout, zhijian_home
 from zhijian.supervisor import read_state
 
@@ -43,7 +43,7 @@ def cmd_bench_suspension(args: argparse.Namespace, out: Output) -> int:
     identity = LocalIdentity.load(IdentitySettings.from_env().identities_dir, args.as_identity)
     report = asyncio.run(run(
         classify_target=f"127.0.0.1:{ports.classify_grpc}",
-        registry_target=f"127.0.0.1:{ports.registry_grpc}",
+        registry_target=ports.gateway_target(DEFAULT_DOMAIN),
         metadata=call_metadata(identity), model="zhijian-classify", cycles=args.cycles,
         concurrency=args.concurrency, progress=out.progress))
     out.result(report.to_dict(), report.format())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from zhijian import metadata as md
 from zhijian.cli.output import Output
 from zhijian.cli.stack import StackPorts, platform_env
 from zhijian.client import open_channel
-from zhijian.config import HomeLayout, env_str, zhijian_home
+from zhijian.config import HomeLayout, zhijian_home
 from zhijian.errors import parse_error
 from zhijian.telemetry import current_trace_id, setup_tracing, shutdown_tracing
 
@@ -26,7 +25,8 @@ def _platform_env() -> dict[str, str]:
     return platform_env(HomeLayout(zhijian_home()), StackPorts.from_env())
 
 
-async def _call_classify(target: str, request: Any, timeout: float
+async def _call_classify(target: str, request: Any, timeout: float,
+                         metadata: tuple[tuple[str, str], ...]
                          ) -> tuple[Any, dict[str, str], str]:
     from zhijian.classify.v1 import classify_service_pb2_grpc
 
@@ -35,8 +35,7 @@ async def _call_classify(target: str, request: Any, timeout: float
         stub = classify_service_pb2_grpc.ClassifyServiceStub(channel)
         with tracer.start_as_current_span("zhijian classify", kind=trace.SpanKind.INTERNAL):
             trace_id = current_trace_id()
-            call = stub.Classify(request, timeout=timeout,
-                                 metadata=((md.REQUEST_ID, uuid.uuid4().hex),))
+            call = stub.Classify(request, timeout=timeout, metadata=metadata)
             response = await call
             trailers = {k: v for k, v in (await call.trailing_metadata() or ())
                         if isinstance(v, str)}
@@ -65,21 +64,32 @@ def format_response(text: str, response: Any, trace_id: str) -> str:
 
 
 def cmd_classify(args: argparse.Namespace, out: Output) -> int:
+    """Classify through the gateway of ``--domain``, acting as ``--as``."""
     from zhijian.classify.v1 import classify_service_pb2 as pb
+    from zhijian.cli.session import acting_identity, call_metadata, gateway_target
+    from zhijian.identity import IdentityError
 
     env = _platform_env()
-    target = args.target or env_str("ZHIJIAN_CLASSIFY_TARGET",
-                                    f"127.0.0.1:{StackPorts.from_env().classify_grpc}")
+    try:
+        identity = acting_identity(args)
+    except IdentityError as error:
+        out.error(f"{error} (business systems act as `--as business` in the demo)")
+        return 2
+    target = gateway_target(args)
+    metadata = call_metadata(identity)
+    if args.level:
+        metadata += ((md.DATA_LEVEL, args.level),)
     setup_tracing("zhijian-cli", os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
                   or env["OTEL_EXPORTER_OTLP_ENDPOINT"])
     tasks = [f"TASK_{task.upper()}" for task in args.tasks or ()]  # enum value names
     request = pb.ClassifyRequest(text=args.text, display_language=args.lang, tasks=tasks)
     try:
-        response, trailers, trace_id = asyncio.run(_call_classify(target, request, args.timeout))
+        response, trailers, trace_id = asyncio.run(_call_classify(target, request, args.timeout,
+                                                                  metadata))
     except grpc.aio.AioRpcError as error:
         details = parse_error(error)
         if details.code == grpc.StatusCode.UNAVAILABLE and not details.reason:
-            out.error(f"the classify service at {target} is not reachable; is the platform "
+            out.error(f"the gateway at {target} is not reachable; is the platform "
                       "running (`make run`, `zhijian status`)?", code=details.code.name,
                       reason="SERVICE_UNREACHABLE")
             return 1

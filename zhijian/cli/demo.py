@@ -47,7 +47,8 @@ DEMO_IDENTITIES = (
     DemoIdentity("auditor", "user:audit.qian", ("auditor",), "L4", "reads and verifies ledgers"),
 )
 # Platform components act as identities of their own.
-SERVICE_IDENTITIES = ("classify", "classify-model-server")
+SERVICE_IDENTITIES = ("classify", "classify-model-server", "gateway-internet",
+                      "gateway-extranet", "gateway-intranet")
 
 
 def service_identity_name(component: str) -> str:

@@ -53,7 +53,7 @@ def add_deploy_commands(subparsers: Any) -> argparse.ArgumentParser:
     create = add_action(actions, "create", cmd_deploy_create, "create a model's (empty) "
                         "deployment")
     create.add_argument("model")
-    create.add_argument("--domain", action="append", dest="domains", required=True,
+    create.add_argument("--serve-domain", action="append", dest="domains", required=True,
                         choices=DOMAINS, help="network domain to serve in (repeatable)")
     create.add_argument("--fallback", action="store_true", help="serve the previous approved "
                         "version while production is suspended or expired")

@@ -141,11 +141,11 @@ def command(handler: Handler) -> Handler:
 
 def _report_rpc_error(out: Output, error: grpc.aio.AioRpcError,
                       args: argparse.Namespace) -> None:
-    from zhijian.cli.session import is_unreachable, registry_target, rpc_error_message
+    from zhijian.cli.session import gateway_target, is_unreachable, rpc_error_message
     from zhijian.errors import parse_error
 
     if is_unreachable(error):
-        out.error(f"the registry at {registry_target(args)} is not reachable; is the platform "
+        out.error(f"the gateway at {gateway_target(args)} is not reachable; is the platform "
                   "running (`zhijian up`, `zhijian status`)?")
         return
     details = parse_error(error)

@@ -185,7 +185,7 @@ def _when(moment: datetime | None) -> str:
 
 
 def _unreachable_message(target: str) -> str:
-    return (f"the registry at {target} is not reachable; is the platform running "
+    return (f"the gateway at {target} is not reachable; is the platform running "
             "(`zhijian up`, `zhijian status`)?")
 
 
@@ -204,7 +204,7 @@ def cmd_identity_issue(args: argparse.Namespace, out: Output) -> int:
 
     import grpc
 
-    from zhijian.cli.session import registry_target
+    from zhijian.cli.session import gateway_target
     from zhijian.identity import (
         SERVICE_ROLE,
         IdentityError,
@@ -232,7 +232,7 @@ def cmd_identity_issue(args: argparse.Namespace, out: Output) -> int:
                      "--as ADMIN`")
     status = 0
     if identity.is_approver and not identity.signing_key_enrolled and not args.no_enrol:
-        target = registry_target(args)
+        target = gateway_target(args)
         try:
             identity = asyncio.run(enrol_signing_key(identity, target))
             data["signing_key_enrolled"] = True
@@ -240,7 +240,7 @@ def cmd_identity_issue(args: argparse.Namespace, out: Output) -> int:
         except grpc.aio.AioRpcError as error:
             message, unreachable = _rpc_failure(error, target)
             kept = f"identity {identity.name} is kept, but its signing key is not enrolled"
-            warning = (f"the registry at {target} is not reachable: {kept}; run `zhijian "
+            warning = (f"the gateway at {target} is not reachable: {kept}; run `zhijian "
                        f"identity enrol {identity.name}` once the platform is up"
                        if unreachable else
                        f"enrolling the signing key failed ({message}): {kept}; retry with "
@@ -270,13 +270,13 @@ def cmd_identity_enrol(args: argparse.Namespace, out: Output) -> int:
 
     import grpc
 
-    from zhijian.cli.session import registry_target
+    from zhijian.cli.session import gateway_target
     from zhijian.identity import IdentitySettings, LocalIdentity, generate_signing_key
 
     identity = LocalIdentity.load(IdentitySettings.from_env().identities_dir, args.name)
     if args.new_key or (identity.is_approver and not identity.signing_key_path.exists()):
         identity = identity.with_signing_key(generate_signing_key()).save()
-    target = registry_target(args)
+    target = gateway_target(args)
     try:
         identity = asyncio.run(enrol_signing_key(identity, target))
     except grpc.aio.AioRpcError as error:
@@ -300,8 +300,8 @@ def cmd_identity_revoke(args: argparse.Namespace, out: Output) -> int:
         acting_identity,
         call_metadata,
         default_timeout,
+        gateway_target,
         registry_stub,
-        registry_target,
     )
     from zhijian.identity import IdentityError, IdentitySettings
     from zhijian.registry.v1 import registry_service_pb2 as pb
@@ -323,7 +323,7 @@ def cmd_identity_revoke(args: argparse.Namespace, out: Output) -> int:
     try:
         revocation = asyncio.run(revoke())
     except grpc.aio.AioRpcError as error:
-        out.error(_rpc_failure(error, registry_target(args))[0])
+        out.error(_rpc_failure(error, gateway_target(args))[0])
         return EXIT_FAILED
     if local is not None:
         # The registry's list is what counts; the mark only keeps `--as` from trying.

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from zhijian.cli.output import Output
+from zhijian.cli.session import add_identity_args
 from zhijian.config import ConfigError, contain_environment, zhijian_home
 
 
@@ -35,8 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
                           help="task to run (repeatable; default all)")
     classify.add_argument("--lang", choices=["zh", "en"], default="zh",
                           help="language of display names")
-    classify.add_argument("--target", help="host:port of the classify service")
+    classify.add_argument("--level", choices=["L1", "L2", "L3", "L4"],
+                          help="declared data level of the text (x-zhijian-data-level); "
+                               "the service also detects it from the content")
     classify.add_argument("--timeout", type=float, default=10.0, help="deadline in seconds")
+    add_identity_args(classify)
     _add_json(classify)
 
     train = commands.add_parser("train", help="train and register a model version")

@@ -1,8 +1,11 @@
-"""How an admin CLI command acts as a named local identity against the registry.
+"""How a CLI command acts as a named local identity, through a gateway.
 
-Every governance command takes ``--as NAME`` (or ``ZHIJIAN_AS``) and ``--registry``; the
-registry, not the CLI, decides what the identity may do, so the CLI only presents the
-identity's token and reports the registry's answer readably.
+Every command that calls the platform takes ``--as NAME`` (or ``ZHIJIAN_AS``) and
+``--domain internet|extranet|intranet`` (default intranet): the call goes to that
+domain's gateway, which authenticates the identity's token, authorizes the method for
+the domain and forwards it. The gateway and the service behind it, not the CLI, decide
+what the identity may do, so the CLI only presents the token and reports the answer
+readably. ``--gateway HOST:PORT`` names a gateway elsewhere.
 
 gRPC, the identity kernel and generated code are imported where used: the argument
 helpers run while the parser of every command is built.
@@ -25,16 +28,21 @@ if TYPE_CHECKING:
     from zhijian.identity import LocalIdentity
     from zhijian.registry.v1.registry_service_pb2_grpc import RegistryServiceStub
 
-DEFAULT_REGISTRY_GRPC_PORT = 50060
 DEFAULT_TIMEOUT_S = 10.0
 NO_IDENTITY = "no identity: pass --as NAME (see `zhijian identity list`)"
 
 
 def add_registry_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--registry", metavar="HOST:PORT",
-                        help="registry gRPC address (default 127.0.0.1:"
-                             "$ZHIJIAN_REGISTRY_GRPC_PORT, else "
-                             f"{DEFAULT_REGISTRY_GRPC_PORT})")
+    """``--domain`` and ``--gateway``: where the command's calls enter the platform."""
+    from zhijian.cli.stack import DEFAULT_DOMAIN, NETWORK_DOMAINS
+
+    parser.add_argument("--domain", choices=NETWORK_DOMAINS,
+                        help="network domain whose gateway to call through (default "
+                             f"$ZHIJIAN_DOMAIN, else {DEFAULT_DOMAIN})")
+    # --registry is the name older scripts use; it is the same thing.
+    parser.add_argument("--gateway", "--registry", dest="gateway", metavar="HOST:PORT",
+                        help="gateway address (default 127.0.0.1:"
+                             "$ZHIJIAN_GATEWAY_<DOMAIN>_PORT, e.g. 50072 for intranet)")
 
 
 def add_identity_args(parser: argparse.ArgumentParser) -> None:
@@ -45,12 +53,30 @@ def add_identity_args(parser: argparse.ArgumentParser) -> None:
     add_registry_arg(parser)
 
 
-def registry_target(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> str:
-    explicit: str | None = getattr(args, "registry", None)
+def call_domain(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> str:
+    from zhijian.cli.stack import DEFAULT_DOMAIN, NETWORK_DOMAINS
+
+    domain: str = getattr(args, "domain", None) or env_str("ZHIJIAN_DOMAIN", DEFAULT_DOMAIN,
+                                                          env)
+    if domain not in NETWORK_DOMAINS:
+        from zhijian.config import ConfigError
+
+        raise ConfigError(f"ZHIJIAN_DOMAIN={domain!r} is not one of "
+                          + ", ".join(NETWORK_DOMAINS))
+    return domain
+
+
+def gateway_target(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> str:
+    """The gateway every call of this command goes through."""
+    from zhijian.cli.stack import DEFAULT_GATEWAY_PORTS, gateway_port_variable
+
+    explicit: str | None = getattr(args, "gateway", None)
     if explicit:
         return explicit
-    port = env_int("ZHIJIAN_REGISTRY_GRPC_PORT", DEFAULT_REGISTRY_GRPC_PORT, env)
+    domain = call_domain(args, env)
+    port = env_int(gateway_port_variable(domain), DEFAULT_GATEWAY_PORTS[domain], env)
     return f"{DEFAULT_HOST}:{port}"
+
 
 
 def ensure_usable(identity: LocalIdentity) -> LocalIdentity:
@@ -95,10 +121,11 @@ async def open_registry(target: str) -> AsyncIterator[RegistryServiceStub]:
 @contextlib.asynccontextmanager
 async def registry_stub(args: argparse.Namespace, identity: LocalIdentity
                         ) -> AsyncIterator[RegistryServiceStub]:
-    """A stub for the registry of ``--registry``; pass ``metadata=call_metadata(identity)``
+    """A stub for the registry behind the gateway of ``--domain``; pass
+    ``metadata=call_metadata(identity)``
     on every call. A revoked or expired identity fails here, before any dialling."""
     ensure_usable(identity)
-    async with open_registry(registry_target(args)) as stub:
+    async with open_registry(gateway_target(args)) as stub:
         yield stub
 
 

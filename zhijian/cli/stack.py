@@ -1,7 +1,8 @@
 """The embedded platform: which processes ``zhijian up`` starts, in what order, where.
 
-sink (OTLP spans) → MLflow tracking server → registry → classify model server
-(BentoML) → classify gRPC service. Ports come from ``ZHIJIAN_*_PORT``; state lives under
+sink (OTLP spans) → MLflow tracking server → registry → one gateway per network domain
+(internet, extranet, intranet) → classify model server (BentoML) → classify gRPC
+service. Ports come from ``ZHIJIAN_*_PORT``; state lives under
 ``$ZHIJIAN_HOME``; children inherit an environment that keeps them there.
 """
 
@@ -17,6 +18,12 @@ from zhijian.supervisor import ComponentSpec, Readiness
 
 DEFAULT_SINK_PORT = 4317
 DEFAULT_MLFLOW_PORT = 5061
+NETWORK_DOMAINS = ("internet", "extranet", "intranet")
+# What `--domain` picks when not given: the platform's own operators sit on the
+# government intranet, where every operation is reachable.
+DEFAULT_DOMAIN = "intranet"
+DEFAULT_GATEWAY_PORTS = {"internet": 50070, "extranet": 50071, "intranet": 50072}
+DEFAULT_GATEWAY_METRICS_PORTS = {"internet": 9470, "extranet": 9471, "intranet": 9472}
 
 
 @dataclass(frozen=True)
@@ -28,6 +35,8 @@ class StackPorts:
     classify_model_server: int
     classify_grpc: int
     classify_metrics: int
+    gateways: Mapping[str, int]
+    gateway_metrics: Mapping[str, int]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StackPorts:
@@ -49,7 +58,20 @@ class StackPorts:
                                           DEFAULT_MODEL_SERVER_PORT, env),
             classify_grpc=env_int("ZHIJIAN_CLASSIFY_GRPC_PORT", DEFAULT_GRPC_PORT, env),
             classify_metrics=env_int("ZHIJIAN_CLASSIFY_METRICS_PORT", DEFAULT_METRICS_PORT, env),
+            gateways={d: env_int(gateway_port_variable(d), DEFAULT_GATEWAY_PORTS[d], env)
+                      for d in NETWORK_DOMAINS},
+            gateway_metrics={d: env_int(gateway_port_variable(d, "METRICS_PORT"),
+                                        DEFAULT_GATEWAY_METRICS_PORTS[d], env)
+                             for d in NETWORK_DOMAINS},
         )
+
+    def gateway_target(self, domain: str) -> str:
+        return f"{DEFAULT_HOST}:{self.gateways[domain]}"
+
+
+def gateway_port_variable(domain: str, suffix: str = "PORT") -> str:
+    """``ZHIJIAN_GATEWAY_INTERNET_PORT`` and so on: one listener per network domain."""
+    return f"ZHIJIAN_GATEWAY_{domain.upper()}_{suffix}"
 
 
 def platform_env(layout: HomeLayout, ports: StackPorts) -> dict[str, str]:
@@ -106,12 +128,39 @@ def registry_component(ports: StackPorts) -> ComponentSpec:
         ready_timeout_s=90)
 
 
+def gateway_components(layout: HomeLayout, ports: StackPorts) -> list[ComponentSpec]:
+    """One gateway per network domain. The domain is each listener's configuration: a
+    caller picks a domain by the address it can reach, never by what it claims."""
+    routes = ",".join([
+        f"zhijian.registry.v1.RegistryService={DEFAULT_HOST}:{ports.registry_grpc}",
+        f"zhijian.classify.v1.ClassifyService={DEFAULT_HOST}:{ports.classify_grpc}",
+    ])
+    specs = []
+    for domain in NETWORK_DOMAINS:
+        name = f"gateway-{domain}"
+        target = ports.gateway_target(domain)
+        specs.append(ComponentSpec(
+            name=name,
+            argv=[sys.executable, "-m", "gateway"],
+            env={"ZHIJIAN_GATEWAY_DOMAIN": domain,
+                 "ZHIJIAN_GATEWAY_PORT": str(ports.gateways[domain]),
+                 "ZHIJIAN_GATEWAY_METRICS_PORT": str(ports.gateway_metrics[domain]),
+                 "ZHIJIAN_GATEWAY_ROUTES": routes,
+                 "ZHIJIAN_IDENTITY_TOKEN_FILE": token_file(layout, name),
+                 "OTEL_SERVICE_NAME": f"zhijian-{name}"},
+            readiness=Readiness("grpc", target),
+            endpoint=f"{target} (gRPC; metrics "
+                     f"http://{DEFAULT_HOST}:{ports.gateway_metrics[domain]}/metrics)",
+            ports=(ports.gateways[domain], ports.gateway_metrics[domain]),
+            ready_timeout_s=60))
+    return specs
+
+
 def token_file(layout: HomeLayout, component: str) -> str:
     return str(layout.run_dir / "tokens" / f"{component}.jwt")
 
 
-def classify_components(layout: HomeLayout, ports: StackPorts,
-                        network_domain: str = "intranet") -> list[ComponentSpec]:
+def classify_components(layout: HomeLayout, ports: StackPorts) -> list[ComponentSpec]:
     python = sys.executable
     model_server_url = f"http://{DEFAULT_HOST}:{ports.classify_model_server}"
     return [
@@ -121,7 +170,6 @@ def classify_components(layout: HomeLayout, ports: StackPorts,
                   "services.classify.model_server:ClassifyModelServer",
                   "--host", DEFAULT_HOST, "--port", str(ports.classify_model_server)],
             env={"ZHIJIAN_IDENTITY_TOKEN_FILE": token_file(layout, "classify-model-server"),
-                 "ZHIJIAN_CLASSIFY_NETWORK_DOMAIN": network_domain,
                  "OTEL_SERVICE_NAME": "zhijian-classify-model-server"},
             readiness=Readiness("http", f"{model_server_url}/readyz"),
             endpoint=model_server_url,
@@ -131,7 +179,6 @@ def classify_components(layout: HomeLayout, ports: StackPorts,
             name="classify",
             argv=[python, "-m", "services.classify"],
             env={"ZHIJIAN_IDENTITY_TOKEN_FILE": token_file(layout, "classify"),
-                 "ZHIJIAN_CLASSIFY_NETWORK_DOMAIN": network_domain,
                  "ZHIJIAN_CLASSIFY_MODEL_SERVER_URL": model_server_url,
                  "ZHIJIAN_CLASSIFY_GRPC_PORT": str(ports.classify_grpc),
                  "ZHIJIAN_CLASSIFY_METRICS_PORT": str(ports.classify_metrics),

@@ -14,8 +14,11 @@ from typing import IO
 
 from zhijian.cli.output import Output
 from zhijian.cli.stack import (
+    DEFAULT_DOMAIN,
+    NETWORK_DOMAINS,
     StackPorts,
     classify_components,
+    gateway_components,
     infrastructure,
     platform_env,
     registry_component,
@@ -75,15 +78,23 @@ def ensure_classify_version(tracking_uri: str, layout: HomeLayout, out: Output) 
     return result.version
 
 
-async def govern_seed_model(layout: HomeLayout, ports: StackPorts, out: Output) -> str:
-    """Enrol the demo identities and file the seed model; returns its filing's name."""
-    from zhijian.cli.demo import enrol_approver_keys, enrol_identities, file_seed_model
+async def enrol_platform_identities(layout: HomeLayout, out: Output) -> None:
+    from zhijian.cli.demo import enrol_identities
     from zhijian.identity import IdentitySettings
 
     identity = IdentitySettings.from_env()
     await asyncio.to_thread(enrol_identities, identity.keys_dir, identity.identities_dir,
                             layout.run_dir / "tokens", out.progress)
-    target = os.environ["ZHIJIAN_REGISTRY_TARGET"]
+
+
+async def govern_seed_model(layout: HomeLayout, ports: StackPorts, out: Output) -> str:
+    """File the seed model through the intranet gateway, as an operator would; returns
+    its filing's name."""
+    from zhijian.cli.demo import enrol_approver_keys, file_seed_model
+    from zhijian.identity import IdentitySettings
+
+    identity = IdentitySettings.from_env()
+    target = ports.gateway_target(DEFAULT_DOMAIN)
     await enrol_approver_keys(identity.identities_dir, target, out.progress)
     tracking_uri = os.environ["MLFLOW_TRACKING_URI"]
     version = await asyncio.to_thread(ensure_classify_version, tracking_uri, layout, out)
@@ -105,10 +116,16 @@ async def run_platform(layout: HomeLayout, ports: StackPorts, out: Output) -> in
     async def start() -> str:
         await supervisor.start(infrastructure(layout, ports))
         # The issuer key must exist before the registry starts: it verifies tokens with it.
+        # The assertion key is made once here, not raced for by three gateways.
+        from zhijian.assertion import AssertionSigner
         from zhijian.identity import IdentitySettings, IssuerKey
 
-        IssuerKey.load_or_create(IdentitySettings.from_env().keys_dir)
+        keys_dir = IdentitySettings.from_env().keys_dir
+        IssuerKey.load_or_create(keys_dir)
+        AssertionSigner.load_or_create(keys_dir, issuer="svc:zhijian-up")
         await supervisor.start([registry_component(ports)])
+        await enrol_platform_identities(layout, out)
+        await supervisor.start(gateway_components(layout, ports))
         filed = await govern_seed_model(layout, ports, out)
         await supervisor.start(classify_components(layout, ports))
         return filed
@@ -142,9 +159,9 @@ async def run_platform(layout: HomeLayout, ports: StackPorts, out: Output) -> in
 def print_ready(out: Output, ports: StackPorts, filed: str, layout: HomeLayout) -> None:
     from zhijian.cli.demo import DEMO_IDENTITIES
 
-    classify = f"127.0.0.1:{ports.classify_grpc}"
     endpoints = {
-        "classify_grpc": classify,
+        **{f"gateway_{domain}": ports.gateway_target(domain) for domain in NETWORK_DOMAINS},
+        "classify_grpc": f"127.0.0.1:{ports.classify_grpc}",
         "classify_metrics": f"http://127.0.0.1:{ports.classify_metrics}/metrics",
         "classify_model_server": f"http://127.0.0.1:{ports.classify_model_server}",
         "registry_grpc": f"127.0.0.1:{ports.registry_grpc}",
@@ -157,7 +174,7 @@ def print_ready(out: Output, ports: StackPorts, filed: str, layout: HomeLayout) 
         "endpoints": endpoints,
         "identities": {d.name: {"subject": d.subject, "roles": list(d.roles),
                                 "clearance": d.clearance} for d in DEMO_IDENTITIES},
-        "sample_call": 'zhijian classify "一次性使用无菌注射器"',
+        "sample_call": 'zhijian classify --as business "一次性使用无菌注射器"',
     }
     text = "\n".join([
         "",
@@ -169,8 +186,12 @@ def print_ready(out: Output, ports: StackPorts, filed: str, layout: HomeLayout) 
         *(f"  {d.name:<10} {d.subject:<20} {','.join(d.roles):<16} {d.clearance}  {d.purpose}"
           for d in DEMO_IDENTITIES),
         "",
+        "Every call goes through a gateway: --domain internet|extranet|intranet picks which "
+        f"(default {DEFAULT_DOMAIN}).",
         "Try, in another shell (source .venv/bin/activate first):",
-        '  zhijian classify "一次性使用无菌注射器"',
+        '  zhijian classify --as business "一次性使用无菌注射器"',
+        '  zhijian classify --as business --domain internet "一次性使用无菌注射器"'
+        "   # refused: the seed model is not filed for the internet",
         "  zhijian filing list --as auditor",
         "  zhijian filing show <filing id> --as auditor",
         "  zhijian deploy status zhijian-classify --as sre",

@@ -29,12 +29,20 @@ if _version_not_supported:
 class ClassifyServiceStub:
     """ClassifyService classifies the free text of a submission (product name, intended use,
     description) for the three classify tasks. Every result is an AI draft that names its
-    model version and filing; a business system records the human decision on it with
-    ReviewResult.
+    model version and filing; the human reviewer records their decision on it with
+    ReviewResult, under their own credentials.
+
+    Callers reach the service through a gateway of their network domain, which authenticates
+    them and asserts who they are; a call without a gateway's valid assertion fails with
+    UNAUTHENTICATED / ASSERTION_MISSING or ASSERTION_INVALID.
 
     Errors (google.rpc.Status with details): INVALID_ARGUMENT with BadRequest field
     violations; PERMISSION_DENIED / DATA_LEVEL_EXCEEDS_CEILING when the effective data level
-    is above the call's ceiling; FAILED_PRECONDITION / MODEL_NOT_APPROVED or MODEL_SUSPENDED
+    is above the call's ceiling, min(network domain ceiling, caller clearance, clearance of
+    the serving version's filing) (ErrorInfo metadata "ceiling", "ceiling_source" = "caller"
+    or "filing"); PERMISSION_DENIED / CLASSIFIED_MARKING for a state-secret marking;
+    PERMISSION_DENIED / MODEL_NOT_AUTHORIZED_FOR_DOMAIN when the version may not serve the
+    caller's network domain; FAILED_PRECONDITION / MODEL_NOT_APPROVED or MODEL_SUSPENDED
     when no approved version may serve the call.
     """
 
@@ -64,12 +72,20 @@ class ClassifyServiceStub:
 class ClassifyServiceServicer:
     """ClassifyService classifies the free text of a submission (product name, intended use,
     description) for the three classify tasks. Every result is an AI draft that names its
-    model version and filing; a business system records the human decision on it with
-    ReviewResult.
+    model version and filing; the human reviewer records their decision on it with
+    ReviewResult, under their own credentials.
+
+    Callers reach the service through a gateway of their network domain, which authenticates
+    them and asserts who they are; a call without a gateway's valid assertion fails with
+    UNAUTHENTICATED / ASSERTION_MISSING or ASSERTION_INVALID.
 
     Errors (google.rpc.Status with details): INVALID_ARGUMENT with BadRequest field
     violations; PERMISSION_DENIED / DATA_LEVEL_EXCEEDS_CEILING when the effective data level
-    is above the call's ceiling; FAILED_PRECONDITION / MODEL_NOT_APPROVED or MODEL_SUSPENDED
+    is above the call's ceiling, min(network domain ceiling, caller clearance, clearance of
+    the serving version's filing) (ErrorInfo metadata "ceiling", "ceiling_source" = "caller"
+    or "filing"); PERMISSION_DENIED / CLASSIFIED_MARKING for a state-secret marking;
+    PERMISSION_DENIED / MODEL_NOT_AUTHORIZED_FOR_DOMAIN when the version may not serve the
+    caller's network domain; FAILED_PRECONDITION / MODEL_NOT_APPROVED or MODEL_SUSPENDED
     when no approved version may serve the call.
     """
 
@@ -127,12 +143,20 @@ def add_ClassifyServiceServicer_to_server(servicer, server):
 class ClassifyService:
     """ClassifyService classifies the free text of a submission (product name, intended use,
     description) for the three classify tasks. Every result is an AI draft that names its
-    model version and filing; a business system records the human decision on it with
-    ReviewResult.
+    model version and filing; the human reviewer records their decision on it with
+    ReviewResult, under their own credentials.
+
+    Callers reach the service through a gateway of their network domain, which authenticates
+    them and asserts who they are; a call without a gateway's valid assertion fails with
+    UNAUTHENTICATED / ASSERTION_MISSING or ASSERTION_INVALID.
 
     Errors (google.rpc.Status with details): INVALID_ARGUMENT with BadRequest field
     violations; PERMISSION_DENIED / DATA_LEVEL_EXCEEDS_CEILING when the effective data level
-    is above the call's ceiling; FAILED_PRECONDITION / MODEL_NOT_APPROVED or MODEL_SUSPENDED
+    is above the call's ceiling, min(network domain ceiling, caller clearance, clearance of
+    the serving version's filing) (ErrorInfo metadata "ceiling", "ceiling_source" = "caller"
+    or "filing"); PERMISSION_DENIED / CLASSIFIED_MARKING for a state-secret marking;
+    PERMISSION_DENIED / MODEL_NOT_AUTHORIZED_FOR_DOMAIN when the version may not serve the
+    caller's network domain; FAILED_PRECONDITION / MODEL_NOT_APPROVED or MODEL_SUSPENDED
     when no approved version may serve the call.
     """
 

@@ -1,0 +1,1 @@
+"""Load tests of the running platform through its gateways (Locust): ``python -m load``."""

@@ -1,0 +1,53 @@
+"""Who is calling the registry.
+
+People and business systems reach the registry only through a gateway, which
+authenticated them, decided, and forwards the call with its signed assertion: the
+registry takes the caller from that assertion. Platform components (``svc:<name>``:
+deployment watchers, gateways shipping call records) call it directly with their own
+token. Anyone else presenting a token directly is refused, so that the gateway's
+authorization, network-domain ceiling and call audit cannot be walked around.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from zhijian import identity
+from zhijian import metadata as md
+from zhijian.assertion import AssertionVerifier, assertion_from_metadata
+from zhijian.errors import Unauthenticated
+
+ASSERTION_REQUIRED: Final = "ASSERTION_REQUIRED"
+
+
+@dataclass(frozen=True)
+class Caller:
+    principal: identity.Principal
+    # The network domain the gateway asserted, by name; None for a component calling
+    # directly, which is inside the platform rather than behind any domain's gateway.
+    network_domain: str | None
+
+
+class CallerAuthenticator:
+    def __init__(self, tokens: identity.TokenVerifier, assertions: AssertionVerifier, *,
+                 is_revoked: Callable[[str], bool]) -> None:
+        self._tokens = tokens
+        self._assertions = assertions
+        self._is_revoked = is_revoked
+
+    def authenticate(self, metadata: Mapping[str, str]) -> Caller:
+        if metadata.get(md.ASSERTION):
+            assertion = assertion_from_metadata(metadata, self._assertions)
+            # The gateway checked revocation when it minted the assertion; checked again
+            # here because a revocation takes effect on the registry first, and an
+            # assertion lives for seconds after it.
+            if assertion.credential_id and self._is_revoked(assertion.credential_id):
+                raise Unauthenticated("credentials revoked", reason=identity.REASON_REVOKED)
+            return Caller(assertion.principal(), assertion.domain)
+        principal = identity.principal_from_metadata(metadata, self._tokens)
+        if principal.is_service and identity.SERVICE_ROLE in principal.roles:
+            return Caller(principal, None)
+        raise Unauthenticated("call the registry through a gateway",
+                              reason=ASSERTION_REQUIRED)

@@ -1,0 +1,252 @@
+"""The signed caller assertion on every hop behind a gateway.
+
+A gateway authenticates the caller (token or client certificate), decides, and forwards
+the call with a short-lived assertion of what it established: who is calling, with which
+roles and clearance, through which network domain, under which data-level ceiling
+(min(domain ceiling, clearance)), for which request id. Services and model servers accept
+no call without a valid one, so reaching them around the gateway gets nothing.
+
+The format is deliberately small, not a JWT: ``<payload>.<signature>``, both base64url,
+the payload compact JSON naming its key id, the signature Ed25519 over the payload text.
+Gateways hold the private key (``keys/assertion.pem``); whoever verifies reads only the
+public keys published beside it (``keys/assertion.jwks.json``), which may hold several so
+that a key rotates without a restart.
+
+Tests and benchmarks that call a service directly mint an assertion with
+:func:`assertion_metadata`; there is no flag that switches the check off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from zhijian import identity
+from zhijian import metadata as md
+from zhijian.errors import Unauthenticated
+from zhijian.files import write_file
+
+ASSERTION_PEM: Final = "assertion.pem"
+ASSERTION_JWKS: Final = "assertion.jwks.json"
+DEFAULT_TTL_S: Final = 30
+# Clock skew between a gateway and a service on another host.
+LEEWAY_S: Final = 2.0
+MAX_ASSERTION_CHARS: Final = 4096
+
+NETWORK_DOMAINS: Final = ("internet", "extranet", "intranet")
+# The highest data level each ingress may carry (ARCHITECTURE.md, default ceilings).
+DOMAIN_CEILINGS: Final[Mapping[str, str]] = {"internet": "L1", "extranet": "L3",
+                                             "intranet": "L4"}
+
+REASON_MISSING: Final = "ASSERTION_MISSING"
+REASON_INVALID: Final = "ASSERTION_INVALID"
+MISSING_MESSAGE: Final = "this endpoint serves platform traffic only: call it through a gateway"
+INVALID_MESSAGE: Final = "invalid caller assertion"
+KEY_RELOAD_INTERVAL_S: Final = 5.0
+
+
+def caller_ceiling(domain: str, clearance: str) -> str:
+    """min(domain ceiling, caller clearance), as a clearance name ``L1``..``L4``."""
+    if domain not in DOMAIN_CEILINGS:
+        raise identity.IdentityError(f"unknown network domain {domain!r}")
+    return min(DOMAIN_CEILINGS[domain], clearance,
+               key=identity.clearance_to_level)
+
+
+@dataclass(frozen=True)
+class Assertion:
+    """What the gateway established about one call."""
+
+    subject: str
+    roles: frozenset[str]
+    clearance: str
+    domain: str
+    ceiling: str
+    request_id: str
+    # The token's jti or the client certificate's fingerprint: what revocation names.
+    credential_id: str
+    issuer: str
+    expires_at: float
+
+    @property
+    def ceiling_level(self) -> int:
+        """The ceiling as a ``DataLevel`` enum value."""
+        return identity.clearance_to_level(self.ceiling)
+
+    def principal(self) -> identity.Principal:
+        return identity.Principal(self.subject, self.roles, self.clearance, self.credential_id,
+                                  datetime.fromtimestamp(self.expires_at, UTC))
+
+
+def _encode(payload: Mapping[str, Any]) -> bytes:
+    return identity.b64url(json.dumps(payload, separators=(",", ":"),
+                                       ensure_ascii=False).encode()).encode("ascii")
+
+
+class AssertionSigner:
+    """Held by gateways only: whoever has the key can vouch for any caller."""
+
+    def __init__(self, private_key: Ed25519PrivateKey, *, issuer: str,
+                 ttl_s: float = DEFAULT_TTL_S) -> None:
+        self._key = private_key
+        self.kid = identity.key_id_of(private_key.public_key())
+        self.issuer = issuer
+        self.ttl_s = ttl_s
+
+    @classmethod
+    def load(cls, keys_dir: Path, *, issuer: str, ttl_s: float = DEFAULT_TTL_S
+             ) -> AssertionSigner:
+        path = keys_dir / ASSERTION_PEM
+        if not path.exists():
+            raise identity.IdentityError(f"no assertion signing key at {path}; `zhijian up` "
+                                         "creates it")
+        return cls(identity.load_private_key(path), issuer=issuer, ttl_s=ttl_s)
+
+    @classmethod
+    def load_or_create(cls, keys_dir: Path, *, issuer: str, ttl_s: float = DEFAULT_TTL_S
+                       ) -> AssertionSigner:
+        """The existing key, else a new one; either way its public key is published."""
+        identity.private_dir(keys_dir)
+        path = keys_dir / ASSERTION_PEM
+        if not path.exists():
+            with contextlib.suppress(FileExistsError):
+                write_file(path, identity.private_key_pem(Ed25519PrivateKey.generate()),
+                           mode=0o600, exclusive=True)
+        signer = cls.load(keys_dir, issuer=issuer, ttl_s=ttl_s)
+        identity.publish_public_key(keys_dir / ASSERTION_JWKS, signer._key.public_key())
+        return signer
+
+    def mint(self, *, subject: str, roles: Iterable[str], clearance: str, domain: str,
+             request_id: str, credential_id: str = "", now: float | None = None) -> str:
+        issued = time.time() if now is None else now
+        payload = {"kid": self.kid, "iss": self.issuer, "sub": subject,
+                   "roles": sorted(roles), "clr": clearance, "dom": domain,
+                   "ceil": caller_ceiling(domain, clearance), "rid": request_id,
+                   "cid": credential_id, "exp": round(issued + self.ttl_s, 3)}
+        body = _encode(payload)
+        return body.decode("ascii") + "." + identity.b64url(self._key.sign(body))
+
+
+def _invalid() -> Unauthenticated:
+    return Unauthenticated(INVALID_MESSAGE, reason=REASON_INVALID)
+
+
+class AssertionVerifier:
+    """Checks signature, expiry, claims and the request id an assertion was minted for."""
+
+    def __init__(self, public_keys: Mapping[str, Ed25519PublicKey], *,
+                 reload_keys: Callable[[], Mapping[str, Ed25519PublicKey]] | None = None,
+                 leeway_s: float = LEEWAY_S) -> None:
+        self._keys = dict(public_keys)
+        self._reload_keys = reload_keys
+        self._next_reload = 0.0
+        self._leeway = leeway_s
+
+    @classmethod
+    def from_keys_dir(cls, keys_dir: Path) -> AssertionVerifier:
+        path = keys_dir / ASSERTION_JWKS
+
+        def read() -> Mapping[str, Ed25519PublicKey]:
+            return identity.load_public_keys(path) if path.exists() else {}
+        return cls(read(), reload_keys=read)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> AssertionVerifier:
+        return cls.from_keys_dir(identity.IdentitySettings.from_env(env).keys_dir)
+
+    def _key(self, kid: str) -> Ed25519PublicKey | None:
+        key = self._keys.get(kid)
+        if key is not None or self._reload_keys is None:
+            return key
+        # A gateway started with a new key: re-read the published keys, at most once per
+        # interval so that garbage key ids cannot turn every call into a file read.
+        now = time.monotonic()
+        if now < self._next_reload:
+            return None
+        self._next_reload = now + KEY_RELOAD_INTERVAL_S
+        with contextlib.suppress(OSError, ValueError):
+            self._keys = dict(self._reload_keys())
+        return self._keys.get(kid)
+
+    def verify(self, token: str, *, request_id: str | None = None,
+               now: float | None = None) -> Assertion:
+        if len(token) > MAX_ASSERTION_CHARS:
+            raise _invalid()
+        body, _, signature = token.strip().partition(".")
+        try:
+            payload = json.loads(identity.b64url_decode(body))
+            raw_signature = identity.b64url_decode(signature)
+        except (ValueError, UnicodeDecodeError):
+            raise _invalid() from None
+        if not isinstance(payload, dict):
+            raise _invalid()
+        key = self._key(str(payload.get("kid", "")))
+        if key is None:
+            raise _invalid()
+        try:
+            key.verify(raw_signature, body.encode("ascii"))
+        except (InvalidSignature, UnicodeEncodeError):
+            raise _invalid() from None
+        assertion = _assertion(payload)
+        moment = time.time() if now is None else now
+        if moment > assertion.expires_at + self._leeway:
+            raise Unauthenticated("caller assertion expired", reason=REASON_INVALID)
+        # Bound to one request: an assertion lifted from one call does not carry another.
+        if request_id is not None and request_id != assertion.request_id:
+            raise _invalid()
+        return assertion
+
+
+def _assertion(payload: Mapping[str, Any]) -> Assertion:
+    try:
+        roles = payload["roles"]
+        if not (isinstance(roles, list) and all(isinstance(r, str) for r in roles)):
+            raise _invalid()
+        fields = [payload[k] for k in ("sub", "clr", "dom", "ceil", "rid", "cid", "iss")]
+        if not all(isinstance(f, str) for f in fields):
+            raise _invalid()
+        subject, clearance, domain, ceiling, request_id, credential_id, issuer = fields
+        checked = identity.check_roles(roles)
+        identity.check_subject(subject, checked)
+        # The ceiling must be the one the domain and clearance imply, never wider.
+        if caller_ceiling(domain, clearance) != ceiling or not request_id:
+            raise _invalid()
+        expires_at = float(payload["exp"])
+    except (KeyError, TypeError, ValueError):
+        raise _invalid() from None
+    return Assertion(subject, frozenset(checked), clearance, domain, ceiling, request_id,
+                     credential_id, issuer, expires_at)
+
+
+def assertion_from_metadata(metadata: Mapping[str, str],
+                            verifier: AssertionVerifier) -> Assertion:
+    """The verified assertion of a call, bound to its ``x-zhijian-request-id``."""
+    token = metadata.get(md.ASSERTION, "")
+    if not token:
+        raise Unauthenticated(MISSING_MESSAGE, reason=REASON_MISSING)
+    request_id = metadata.get(md.REQUEST_ID, "")
+    if not request_id:
+        raise _invalid()
+    return verifier.verify(token, request_id=request_id)
+
+
+def assertion_metadata(signer: AssertionSigner, *, subject: str, roles: Iterable[str],
+                       clearance: str = "L4", domain: str = "intranet",
+                       request_id: str | None = None) -> tuple[tuple[str, str], ...]:
+    """Metadata for one direct call to a service, as a gateway would send it. For tests
+    and benchmarks, which hold the keys directory; a fresh request id per call."""
+    import uuid
+
+    rid = request_id or uuid.uuid4().hex
+    token = signer.mint(subject=subject, roles=roles, clearance=clearance, domain=domain,
+                        request_id=rid)
+    return ((md.ASSERTION, token), (md.REQUEST_ID, rid))
