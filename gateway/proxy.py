@@ -144,6 +144,10 @@ def new_id() -> str:
     return os.urandom(16).hex()
 
 
+def _answered_by_service(error: grpc.aio.AioRpcError) -> bool:
+    return any(key == _STATUS_DETAILS for key, _ in (error.trailing_metadata() or ()))
+
+
 def _timeout(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.0, deadline - time.monotonic())
 
@@ -402,9 +406,13 @@ class GatewayProxy(grpc.GenericRpcHandler):
 
     def _may_retry(self, route: Route, error: grpc.aio.AioRpcError, attempt: int,
                    deadline: float | None) -> float | None:
-        """The back-off before another attempt, or None."""
+        """The back-off before another attempt, or None.
+
+        Only when the backend was not reached: an UNAVAILABLE the service itself answered
+        (it carries google.rpc details, e.g. its model server is down) already spent the
+        caller's time on its own attempt, and a retry would only run out the deadline."""
         if not route.idempotent or error.code() != grpc.StatusCode.UNAVAILABLE or \
-                attempt >= self._options.retries:
+                attempt >= self._options.retries or _answered_by_service(error):
             return None
         backoff = self._options.retry_backoff_s * (2 ** attempt)
         if deadline is not None and time.monotonic() + backoff >= deadline:

@@ -106,17 +106,25 @@ class Seen:
     request: Any
 
 
+# Request metadata of these tests only: "first" or "always" makes the backend answer like
+# a service that was never reached.
+UNREACHABLE = "x-test-unreachable"
+
+
 class BackendServicer:
     """A few ClassifyService and RegistryService methods. Behaviour is chosen by the
     request: Classify text ``fail`` raises with google.rpc details, ``unavailable`` and
     ``flaky`` answer UNAVAILABLE (always / on the first attempt of a request id),
     ``sleep:S`` waits S seconds; GetFiling of ``filings/flaky`` and SuspendDeployment of
-    ``deployments/flaky`` fail once the same way."""
+    ``deployments/flaky`` fail once the same way. These are answers of the service itself;
+    ``x-test-unreachable`` metadata makes a call fail as if the service was not reached."""
 
     def __init__(self) -> None:
         self.seen: list[Seen] = []
         self.raw_metadata: dict[str, tuple[tuple[str, str | bytes], ...]] = {}
         self._attempts: dict[str, int] = {}
+        # Attempts refused before reaching the service (see UNREACHABLE), per request id.
+        self.missed: dict[str, int] = {}
 
     def calls(self, request_id: str) -> list[Seen]:
         return [s for s in self.seen if s.request_id == request_id]
@@ -196,6 +204,15 @@ class _RawMetadata(grpc.aio.ServerInterceptor):
         metadata = tuple((k, v) for k, v in details.invocation_metadata or ())
         request_id = next((str(v) for k, v in metadata if k == md.REQUEST_ID), "")
         self._backend.raw_metadata[request_id] = metadata
+        unreachable = next((str(v) for k, v in metadata if k == UNREACHABLE), "")
+        if unreachable and (unreachable == "always" or request_id not in self._backend.missed):
+            # What a caller sees when the service was never reached (a connection
+            # reset, a load balancer with no healthy upstream): UNAVAILABLE, no details.
+            self._backend.missed[request_id] = self._backend.missed.get(request_id, 0) + 1
+
+            async def unavailable(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "connection reset")
+            return grpc.unary_unary_rpc_method_handler(unavailable)
         return await continuation(details)
 
 

@@ -24,6 +24,7 @@ from gateway_harness import (
     MODEL_VERSION,
     REGISTRY_SERVICE,
     SUSPEND_DEPLOYMENT,
+    UNREACHABLE,
     WATCH_DEPLOYMENTS,
     BackendServicer,
     GatewayUnderTest,
@@ -447,11 +448,20 @@ def test_only_idempotent_methods_are_retried_and_only_on_unavailable(
     with grpc.insecure_channel(intranet.target) as channel:
         registry = rgrpc.RegistryServiceStub(channel)
         request_id = rid()
-        filing = registry.GetFiling(rpb.GetFilingRequest(name="filings/flaky"),
-                                    metadata=(auditor, (md.REQUEST_ID, request_id)), timeout=10)
-        assert filing.name == "filings/flaky"
-        assert len(servicer.calls(request_id)) == 2
+        filing = registry.GetFiling(rpb.GetFilingRequest(name="filings/x"), timeout=10,
+                                    metadata=(auditor, (md.REQUEST_ID, request_id),
+                                              (UNREACHABLE, "first")))
+        assert filing.name == "filings/x"
+        assert servicer.missed[request_id] == 1 and len(servicer.calls(request_id)) == 1
         assert intranet.recorder.one(request_id).status_code == 0
+        # UNAVAILABLE answered by the service itself (it tried and spent the caller's
+        # time): relayed, not retried.
+        request_id = rid()
+        with pytest.raises(grpc.RpcError) as caught:
+            registry.GetFiling(rpb.GetFilingRequest(name="filings/flaky"),
+                               metadata=(auditor, (md.REQUEST_ID, request_id)), timeout=10)
+        assert parse_error(caught.value).reason == "DATABASE_UNAVAILABLE"
+        assert len(servicer.calls(request_id)) == 1
         # NOT_FOUND is an answer, not an outage: asked once.
         request_id = rid()
         with pytest.raises(grpc.RpcError) as caught:
@@ -482,9 +492,9 @@ def test_retries_stop_at_the_configured_count(
                        options=ProxyOptions(retries=2, retry_backoff_s=0.001))
     try:
         request_id = rid()
-        refused(gateway.target, (bearer(keys), (md.REQUEST_ID, request_id)),
-                text="unavailable")
-        assert len(servicer.calls(request_id)) == 3  # the first attempt and two retries
+        refused(gateway.target, (bearer(keys), (md.REQUEST_ID, request_id),
+                                 (UNREACHABLE, "always")))
+        assert servicer.missed[request_id] == 3  # the first attempt and two retries
         assert len(gateway.recorder.of(request_id)) == 1
     finally:
         loop.run(stop_gateway(gateway))
