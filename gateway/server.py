@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -140,6 +141,11 @@ class Gateway:
         if settings.metrics_port:
             start_http_server(settings.metrics_port, addr=settings.host)
         await self._server.start()
+        # Everything loaded so far (modules, descriptors, the policy) lives as long as the
+        # process: moved out of the collector's sight, it no longer makes full
+        # collections, which otherwise land as multi-millisecond pauses on random calls.
+        gc.collect()
+        gc.freeze()
         await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
         log.info("gateway for the %s network domain on %s (%s; metrics on %s); routes: %s",
                  settings.domain, settings.address, "mTLS" if settings.tls else "plaintext",
