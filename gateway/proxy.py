@@ -80,6 +80,9 @@ UNKNOWN_METHOD: Final = "UNKNOWN_METHOD"
 UNKNOWN_DATA_LEVEL: Final = "UNKNOWN_DATA_LEVEL"
 MESSAGE_TOO_LARGE: Final = "MESSAGE_TOO_LARGE"
 AUDIT_UNAVAILABLE: Final = "AUDIT_UNAVAILABLE"
+BACKEND_REJECTED_ASSERTION: Final = "BACKEND_REJECTED_ASSERTION"
+_ASSERTION_REFUSALS: Final = frozenset({"ASSERTION_MISSING", "ASSERTION_INVALID",
+                                        "ASSERTION_REQUIRED"})
 
 _REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _STATUS_DETAILS: Final = "grpc-status-details-bin"
@@ -142,6 +145,11 @@ def new_id() -> str:
     """128 random bits as 32 hex characters, the shape of a uuid4 hex at a fraction of
     uuid4's cost (two per call on the hot path)."""
     return os.urandom(16).hex()
+
+
+def _peer_host(context: grpc.aio.ServicerContext) -> str:
+    """``ipv4:10.0.0.7:53211`` → ``peer:ipv4:10.0.0.7``: one bucket per address, not port."""
+    return "peer:" + (context.peer() or "unknown").rpartition(":")[0]
 
 
 def _answered_by_service(error: grpc.aio.AioRpcError) -> bool:
@@ -241,6 +249,8 @@ class GatewayProxy(grpc.GenericRpcHandler):
         self._limiter = limiter
         self._signer = signer
         self._recorder = recorder
+        # Set when a record could not be written; cleared by the next one that is.
+        self._audit_broken = False
         self._options = options or ProxyOptions()
         # The global provider's tracer unless told otherwise (tests give their own).
         self._tracer = tracer or _tracer
@@ -317,10 +327,13 @@ class GatewayProxy(grpc.GenericRpcHandler):
                 carrier[key] = value
             elif key.startswith(("grpc-", ":")):
                 continue
+            elif key == md.DATA_LEVEL:
+                level = value  # the last one counts, and only it goes on (see below)
             else:
-                if key == md.DATA_LEVEL:
-                    level = value
                 forward.append((key, value))
+        if isinstance(level, str) and level:
+            # Exactly the value the gateway checked, so that no service can read another.
+            forward.append((md.DATA_LEVEL, level))
         if not (isinstance(request_id, str) and _REQUEST_ID.fullmatch(request_id)):
             request_id = new_id()
         parent = propagate.extract(carrier) if carrier else None
@@ -342,8 +355,21 @@ class GatewayProxy(grpc.GenericRpcHandler):
                ) -> tuple[Route, Caller, str]:
         """Authenticate, authorize, rate-limit; the route and backend of an admitted call.
         Raises the ZhijianError the caller gets."""
-        caller = self._authenticator.authenticate(authorization, self._client_cert(context))
+        if self._audit_broken:
+            # The last record could not be written: refuse before the backend acts, so no
+            # executed call goes unrecorded while the log is failing.
+            raise Unavailable("the gateway cannot record calls right now; retry shortly",
+                              reason=AUDIT_UNAVAILABLE)
+        try:
+            caller = self._authenticator.authenticate(authorization,
+                                                      self._client_cert(context))
+        except ZhijianError:
+            # Refusals cost a record each: anonymous floods are limited per peer address.
+            self._limiter.check(_peer_host(context))
+            raise
         state.caller = caller
+        # Before authorization, so that refused calls count against the caller too.
+        self._limiter.check(caller.subject)
         if route is None:
             raise UnknownMethod(
                 f"{state.method[:_MAX_METHOD_CHARS]} is not a zhijian method",
@@ -354,7 +380,6 @@ class GatewayProxy(grpc.GenericRpcHandler):
                                            route.method, declared)
         if not decision.allowed:
             raise self._refusal(route, caller, declared, decision.reason)
-        self._limiter.check(caller.subject)
         if len(request) > self._options.max_message_bytes:
             raise ResourceExhausted(
                 f"the request is {len(request)} bytes; the limit is "
@@ -545,9 +570,19 @@ class GatewayProxy(grpc.GenericRpcHandler):
         trailers = _relayable(error.trailing_metadata())
         code = error.code()
         if any(key == _STATUS_DETAILS for key, _ in trailers):
+            reason = _error_reason(trailers)
+            if reason in _ASSERTION_REFUSALS:
+                # The caller's credentials were fine: the hop behind us refused ours (keys
+                # out of step, clocks apart). Not the caller's fault, nor to be retried.
+                log.error("the backend refused the gateway's assertion: %s", reason, extra={
+                    "request_id": state.request_id, "method": state.method})
+                return self._gateway_failure(state, ZhijianError(
+                    f"internal error (request id {state.request_id})",
+                    reason=BACKEND_REJECTED_ASSERTION,
+                    metadata={"request_id": state.request_id}))
             # The backend's own answer: relayed exactly, details and all.
             return _Failure(code, error.details() or "", self._with_request_id(state, trailers),
-                            _error_reason(trailers))
+                            reason)
         # The transport's answer: its text names backend addresses, so it stays here.
         log.warning("backend call failed: %s %s", code.name, error.details(), extra={
             "request_id": state.request_id, "method": state.method, "code": code.name})
@@ -597,10 +632,12 @@ class GatewayProxy(grpc.GenericRpcHandler):
         written = True
         try:
             self._recorder.append(record)
+            self._audit_broken = False
         except Exception:
             log.exception("cannot append the call record", extra={
                 "request_id": state.request_id, "method": state.method[:_MAX_METHOD_CHARS]})
             written = False
+            self._audit_broken = True
             code = grpc.StatusCode.UNAVAILABLE
         span = state.span
         attributes: dict[str, str | int] = {

@@ -3,7 +3,7 @@
 The gateway asks the registry directly (not through itself) with its own service token,
 every ``interval_s``, for every page of ``ListRevocations``. If the registry cannot be
 reached the last list stays in force: a revocation, once seen, is never forgotten
-because the registry blinked.
+because the registry blinked. Before the first complete read every check fails closed.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ import grpc
 
 from zhijian import metadata as md
 from zhijian.client import open_channel
-from zhijian.errors import ZhijianError
+from zhijian.errors import Unavailable, ZhijianError
 from zhijian.registry.v1 import registry_service_pb2 as pb
 from zhijian.registry.v1 import registry_service_pb2_grpc as pb_grpc
 
 log = logging.getLogger("gateway.revocations")
 
+REVOCATIONS_UNKNOWN: Final = "REVOCATIONS_UNKNOWN"
 DEFAULT_INTERVAL_S: Final = 2.0
 PAGE_SIZE: Final = 5000
 CALL_TIMEOUT_S: Final = 5.0
@@ -45,6 +46,11 @@ class RevocationList:
         self.last_error: str | None = None
 
     def is_revoked(self, credential_id: str) -> bool:
+        """Raises UNAVAILABLE until the list was read once: a gateway started while the
+        registry is down must not let revoked credentials through (fail closed)."""
+        if not self.loaded:
+            raise Unavailable("the gateway has not yet read the revocation list from the "
+                              "registry; retry shortly", reason=REVOCATIONS_UNKNOWN)
         return credential_id in self._revoked
 
     def __len__(self) -> int:

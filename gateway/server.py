@@ -31,7 +31,7 @@ from gateway.routes import build_routes
 from gateway.settings import GatewaySettings, TlsSettings
 from zhijian.assertion import AssertionSigner
 from zhijian.serving import token_from_file
-from zhijian.telemetry import setup_json_logging, setup_tracing, shutdown_tracing
+from zhijian.telemetry import edge_sampler, setup_json_logging, setup_tracing, shutdown_tracing
 
 log = logging.getLogger("gateway.server")
 
@@ -114,8 +114,8 @@ class Gateway:
         token = token_from_file(settings.token_file)
         revocations = RevocationList(settings.registry_target, token)
         self._closers.append(revocations.close)
-        # Before the listener opens: a revoked credential must not slip through the first
-        # seconds. An unreachable registry is logged and retried by the poller.
+        # Before the listener opens, so that the first calls need not wait. An unreachable
+        # registry is retried by the poller; until a list arrives, calls fail closed.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(revocations.refresh(), FIRST_REVOCATIONS_TIMEOUT_S)
         self._tasks.append(asyncio.create_task(revocations.run(), name="revocations"))
@@ -174,7 +174,7 @@ class Gateway:
 async def run(settings: GatewaySettings) -> None:
     """Serve until SIGTERM or SIGINT, then stop in order."""
     setup_json_logging(settings.log_level)
-    setup_tracing(settings.service_name, settings.otlp_endpoint)
+    setup_tracing(settings.service_name, settings.otlp_endpoint, sampler=edge_sampler())
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -17,16 +17,26 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, Sampler
 
 _provider: TracerProvider | None = None
 
 
-def setup_tracing(service_name: str, otlp_endpoint: str | None) -> TracerProvider:
+def edge_sampler() -> Sampler:
+    """For the process where calls enter the platform: every call is traced, whatever
+    sampling flag the caller's ``traceparent`` carries. Callers keep their trace id (so a
+    business system can correlate) but cannot switch the platform's tracing off."""
+    return ParentBased(root=ALWAYS_ON, remote_parent_not_sampled=ALWAYS_ON)
+
+
+def setup_tracing(service_name: str, otlp_endpoint: str | None,
+                  sampler: Sampler | None = None) -> TracerProvider:
     """Install the global tracer provider once per process; later calls return it."""
     global _provider
     if _provider is not None:
         return _provider
-    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}))
+    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}),
+                              sampler=sampler)
     if otlp_endpoint:
         # Imported here: the exporter pulls in a second gRPC stack that clients without
         # tracing need not pay for.

@@ -15,7 +15,7 @@ from gateway import certs
 from gateway.authn import Authenticator, Caller
 from gateway.revocations import RevocationList
 from zhijian import identity
-from zhijian.errors import Unauthenticated
+from zhijian.errors import Unauthenticated, ZhijianError
 from zhijian.types.v1 import ai_result_pb2 as tpb
 
 
@@ -150,7 +150,10 @@ def test_revocations_are_read_page_by_page_and_kept_while_the_registry_is_away(
         server, target = loop.run(start_registry(registry))
         token = setup.token("svc:gateway-extranet", ("service",), "L4").token
         revocations = RevocationList(target, lambda: token, interval_s=0.05)
-        assert not revocations.is_revoked("j1") and not revocations.loaded
+        # Until the first read, nothing passes: a registry down at start fails closed.
+        with pytest.raises(ZhijianError) as unknown:
+            revocations.is_revoked("j1")
+        assert unknown.value.reason == "REVOCATIONS_UNKNOWN" and not revocations.loaded
         assert loop.run(revocations.refresh())
         assert [revocations.is_revoked(j) for j in ("j1", "j2", "j3", "j4")] == [
             True, True, True, False]
@@ -184,7 +187,9 @@ def test_a_registry_that_refuses_the_gateways_token_changes_nothing(setup: Setup
         revocations = RevocationList(target, lambda: "not-a-token")
         assert not loop.run(revocations.refresh())
         assert revocations.last_error and "UNAUTHENTICATED" in revocations.last_error
-        assert not revocations.loaded and not revocations.is_revoked("j1")
+        assert not revocations.loaded
+        with pytest.raises(ZhijianError):  # still failing closed
+            revocations.is_revoked("j1")
         loop.run(revocations.close())
         loop.run(server.stop(0))
     finally:

@@ -603,8 +603,31 @@ def test_no_answer_leaves_without_its_record(
         assert (parsed.code, parsed.reason) == (grpc.StatusCode.UNAVAILABLE,
                                                 "AUDIT_UNAVAILABLE")
         assert servicer.calls(request_id), "the backend answered; the caller must not see it"
+        # From then on calls are refused before the backend acts, until a record is
+        # written again: no executed call goes unrecorded while the log is failing.
+        request_id = rid()
+        error = refused(gateway.target, (bearer(keys), (md.REQUEST_ID, request_id)))
+        assert parse_error(error).reason == "AUDIT_UNAVAILABLE"
+        assert not servicer.calls(request_id)
+        gateway.recorder.failing = False
+        request_id = rid()
+        refused(gateway.target, (bearer(keys), (md.REQUEST_ID, request_id)))
+        assert gateway.recorder.one(request_id).reason == "AUDIT_UNAVAILABLE"
+        request_id = rid()
+        classify(gateway.target, (bearer(keys), (md.REQUEST_ID, request_id)))
+        assert servicer.calls(request_id) and gateway.recorder.one(request_id).status_code == 0
     finally:
         loop.run(stop_gateway(gateway))
+
+
+def test_only_the_data_level_the_gateway_checked_reaches_the_service(
+        intranet: GatewayUnderTest, backend: tuple[BackendServicer, str], keys: Keys) -> None:
+    servicer, _ = backend
+    request_id = rid()
+    classify(intranet.target, (bearer(keys), (md.REQUEST_ID, request_id),
+                               (md.DATA_LEVEL, "L4"), (md.DATA_LEVEL, "L1")))
+    sent = [v for k, v in servicer.raw_metadata[request_id] if k == md.DATA_LEVEL]
+    assert sent == ["L1"]
 
 
 def test_the_payload_appears_in_no_record_only_its_hash(

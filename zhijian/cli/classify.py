@@ -93,8 +93,10 @@ def cmd_classify(args: argparse.Namespace, out: Output) -> int:
                       "running (`make run`, `zhijian status`)?", code=details.code.name,
                       reason="SERVICE_UNREACHABLE")
             return 1
-        out.error(details.message, code=details.code.name, reason=details.reason,
-                  field_violations=[f"{v.field}: {v.description}" for v in details.violations])
+        extra = ({"field_violations": [f"{v.field}: {v.description}"
+                                       for v in details.violations]}
+                 if details.violations else {})
+        out.error(details.message, code=details.code.name, reason=details.reason, **extra)
         return 1
     finally:
         shutdown_tracing()  # flushes the CLI's spans to the sink before exit
