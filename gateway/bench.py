@@ -56,7 +56,8 @@ from zhijian.classify.v1 import classify_service_pb2 as cpb
 from zhijian.identity import IdentitySettings, IssuerKey, issue_token
 from zhijian.supervisor import free_port
 
-CLASSIFY: Final = "/zhijian.classify.v1.ClassifyService/Classify"
+CLASSIFY_SERVICE: Final = "zhijian.classify.v1.ClassifyService"
+CLASSIFY: Final = f"/{CLASSIFY_SERVICE}/Classify"
 HOST: Final = "127.0.0.1"
 READY: Final = "ready"
 START_TIMEOUT_S: Final = 60.0
@@ -281,7 +282,8 @@ def classify_calls(channels: dict[str, grpc.aio.Channel], signer: AssertionSigne
         return ((md.REQUEST_ID, request_id),
                 (md.ASSERTION, signer.mint(subject="user:review-system",
                                            roles=("business_system",), clearance="L3",
-                                           domain="intranet", request_id=request_id)))
+                                           domain="intranet", request_id=request_id,
+                                           audience=CLASSIFY_SERVICE)))
 
     def with_assertion(channel: grpc.aio.Channel) -> Call:
         method = channel.unary_unary(CLASSIFY)
@@ -350,7 +352,7 @@ def micro_costs(signer: AssertionSigner, keys_dir: Path, calls: int) -> Micro:
     roles = frozenset({"business_system"})
     verifier = AssertionVerifier.from_keys_dir(keys_dir)
     token = signer.mint(subject="user:review-system", roles=roles, clearance="L3",
-                        domain="intranet", request_id="bench")
+                        domain="intranet", request_id="bench", audience=CLASSIFY_SERVICE)
     return Micro(
         allowed_us=_per_call_us(lambda: authorizer.allowed(roles, "intranet", CLASSIFY),
                                 calls),
@@ -358,7 +360,7 @@ def micro_costs(signer: AssertionSigner, keys_dir: Path, calls: int) -> Micro:
                                calls),
         mint_us=_per_call_us(lambda: signer.mint(
             subject="user:review-system", roles=roles, clearance="L3", domain="intranet",
-            request_id="bench"), max(calls // 100, 500)),
+            request_id="bench", audience=CLASSIFY_SERVICE), max(calls // 100, 500)),
         verify_us=_per_call_us(lambda: verifier.verify(token, request_id="bench"),
                                max(calls // 100, 500)))
 

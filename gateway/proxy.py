@@ -407,12 +407,12 @@ class GatewayProxy(grpc.GenericRpcHandler):
                                 f"through the {self.domain} gateway", reason=reason,
                                 metadata={"method": route.method, "network_domain": self.domain})
 
-    def _outgoing(self, state: _State, caller: Caller,
-                  forward: list[tuple[str, str | bytes]]) -> list[tuple[str, str | bytes]]:
+    def _outgoing(self, state: _State, caller: Caller, forward: list[tuple[str, str | bytes]],
+                  service: str) -> list[tuple[str, str | bytes]]:
         forward.append((md.REQUEST_ID, state.request_id))
         forward.append((md.ASSERTION, self._signer.mint(
             subject=caller.subject, roles=caller.roles, clearance=caller.clearance,
-            domain=self.domain, request_id=state.request_id,
+            domain=self.domain, request_id=state.request_id, audience=service,
             credential_id=caller.credential_id)))
         carrier: dict[str, str] = {}
         propagate.inject(carrier, context=trace.set_span_in_context(state.span))
@@ -454,7 +454,7 @@ class GatewayProxy(grpc.GenericRpcHandler):
         try:
             admitted, caller, target = self._admit(state, route, request, authorization, level,
                                                    context)
-            metadata = self._outgoing(state, caller, forward)
+            metadata = self._outgoing(state, caller, forward, admitted.service)
             deadline = self._deadline(context, stream=False)
             callable_ = self._multicallable(admitted, target, stream=False)
             attempt = 0
@@ -504,7 +504,7 @@ class GatewayProxy(grpc.GenericRpcHandler):
             try:
                 admitted, caller, target = self._admit(state, route, request, authorization,
                                                        level, context)
-                metadata = self._outgoing(state, caller, forward)
+                metadata = self._outgoing(state, caller, forward, admitted.service)
                 deadline = self._deadline(context, stream=True)
                 callable_ = self._multicallable(admitted, target, stream=True)
                 attempt = 0

@@ -61,8 +61,9 @@ class Load:
                 while not stop.is_set():
                     i += 1
                     request = cpb.ClassifyRequest(text=TEXTS[i % len(TEXTS)])
-                    metadata = assertion_metadata(self.signer, subject=BENCH_SUBJECT,
-                                                  roles=("service",))
+                    metadata = assertion_metadata(
+                        self.signer, subject=BENCH_SUBJECT, roles=("service",),
+                        audience=cpb.DESCRIPTOR.services_by_name["ClassifyService"].full_name)
                     try:
                         await stub.Classify(request, timeout=5, metadata=metadata)
                         self.ok_times.append(time.monotonic())

@@ -21,6 +21,9 @@ from zhijian.errors import Unauthenticated
 
 ASSERTION_REQUIRED: Final = "ASSERTION_REQUIRED"
 
+# Assertions are bound to the service they were forwarded to; only the registry's count.
+REGISTRY_AUDIENCE: Final = ("zhijian.registry.v1.RegistryService",)
+
 
 @dataclass(frozen=True)
 class Caller:
@@ -39,7 +42,7 @@ class CallerAuthenticator:
 
     def authenticate(self, metadata: Mapping[str, str]) -> Caller:
         if metadata.get(md.ASSERTION):
-            assertion = assertion_from_metadata(metadata, self._assertions)
+            assertion = assertion_from_metadata(metadata, self._assertions, REGISTRY_AUDIENCE)
             # The gateway checked revocation when it minted the assertion; checked again
             # here because a revocation takes effect on the registry first, and an
             # assertion lives for seconds after it.

@@ -3,7 +3,9 @@
 A gateway authenticates the caller (token or client certificate), decides, and forwards
 the call with a short-lived assertion of what it established: who is calling, with which
 roles and clearance, through which network domain, under which data-level ceiling
-(min(domain ceiling, clearance)), for which request id. Services and model servers accept
+(min(domain ceiling, clearance)), for which request id, to which service (its audience:
+an assertion seen by one service, or by the model server behind it, cannot be replayed
+to another). Services and model servers accept
 no call without a valid one, so reaching them around the gateway gets nothing.
 
 The format is deliberately small, not a JWT: ``<payload>.<signature>``, both base64url,
@@ -21,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,6 +78,8 @@ class Assertion:
     credential_id: str
     issuer: str
     expires_at: float
+    # The full name of the gRPC service the call was forwarded to.
+    audience: str = ""
 
     @property
     def ceiling_level(self) -> int:
@@ -126,9 +130,10 @@ class AssertionSigner:
         return signer
 
     def mint(self, *, subject: str, roles: Iterable[str], clearance: str, domain: str,
-             request_id: str, credential_id: str = "", now: float | None = None) -> str:
+             request_id: str, audience: str, credential_id: str = "",
+             now: float | None = None) -> str:
         issued = time.time() if now is None else now
-        payload = {"kid": self.kid, "iss": self.issuer, "sub": subject,
+        payload = {"kid": self.kid, "iss": self.issuer, "aud": audience, "sub": subject,
                    "roles": sorted(roles), "clr": clearance, "dom": domain,
                    "ceil": caller_ceiling(domain, clearance), "rid": request_id,
                    "cid": credential_id, "exp": round(issued + self.ttl_s, 3)}
@@ -178,7 +183,8 @@ class AssertionVerifier:
         return self._keys.get(kid)
 
     def verify(self, token: str, *, request_id: str | None = None,
-               now: float | None = None) -> Assertion:
+               audiences: Collection[str] | None = None, now: float | None = None
+               ) -> Assertion:
         if len(token) > MAX_ASSERTION_CHARS:
             raise _invalid()
         body, _, signature = token.strip().partition(".")
@@ -203,6 +209,8 @@ class AssertionVerifier:
         # Bound to one request: an assertion lifted from one call does not carry another.
         if request_id is not None and request_id != assertion.request_id:
             raise _invalid()
+        if audiences is not None and assertion.audience not in audiences:
+            raise _invalid()
         return assertion
 
 
@@ -211,10 +219,10 @@ def _assertion(payload: Mapping[str, Any]) -> Assertion:
         roles = payload["roles"]
         if not (isinstance(roles, list) and all(isinstance(r, str) for r in roles)):
             raise _invalid()
-        fields = [payload[k] for k in ("sub", "clr", "dom", "ceil", "rid", "cid", "iss")]
+        fields = [payload[k] for k in ("sub", "clr", "dom", "ceil", "rid", "cid", "iss", "aud")]
         if not all(isinstance(f, str) for f in fields):
             raise _invalid()
-        subject, clearance, domain, ceiling, request_id, credential_id, issuer = fields
+        subject, clearance, domain, ceiling, request_id, credential_id, issuer, audience = fields
         checked = identity.check_roles(roles)
         identity.check_subject(subject, checked)
         # The ceiling must be the one the domain and clearance imply, never wider.
@@ -224,23 +232,24 @@ def _assertion(payload: Mapping[str, Any]) -> Assertion:
     except (KeyError, TypeError, ValueError):
         raise _invalid() from None
     return Assertion(subject, frozenset(checked), clearance, domain, ceiling, request_id,
-                     credential_id, issuer, expires_at)
+                     credential_id, issuer, expires_at, audience)
 
 
-def assertion_from_metadata(metadata: Mapping[str, str],
-                            verifier: AssertionVerifier) -> Assertion:
-    """The verified assertion of a call, bound to its ``x-zhijian-request-id``."""
+def assertion_from_metadata(metadata: Mapping[str, str], verifier: AssertionVerifier,
+                            audiences: Collection[str] | None) -> Assertion:
+    """The verified assertion of a call, bound to its ``x-zhijian-request-id`` and meant
+    for one of ``audiences`` (the receiving gRPC services' full names)."""
     token = metadata.get(md.ASSERTION, "")
     if not token:
         raise Unauthenticated(MISSING_MESSAGE, reason=REASON_MISSING)
     request_id = metadata.get(md.REQUEST_ID, "")
     if not request_id:
         raise _invalid()
-    return verifier.verify(token, request_id=request_id)
+    return verifier.verify(token, request_id=request_id, audiences=audiences)
 
 
 def assertion_metadata(signer: AssertionSigner, *, subject: str, roles: Iterable[str],
-                       clearance: str = "L4", domain: str = "intranet",
+                       audience: str, clearance: str = "L4", domain: str = "intranet",
                        request_id: str | None = None) -> tuple[tuple[str, str], ...]:
     """Metadata for one direct call to a service, as a gateway would send it. For tests
     and benchmarks, which hold the keys directory; a fresh request id per call."""
@@ -248,5 +257,5 @@ def assertion_metadata(signer: AssertionSigner, *, subject: str, roles: Iterable
 
     rid = request_id or uuid.uuid4().hex
     token = signer.mint(subject=subject, roles=roles, clearance=clearance, domain=domain,
-                        request_id=rid)
+                        request_id=rid, audience=audience)
     return ((md.ASSERTION, token), (md.REQUEST_ID, rid))

@@ -46,13 +46,17 @@ def refusal_body(error: Unauthenticated) -> bytes:
 class AssertionMiddleware:
     """Admit HTTP and WebSocket requests with a valid assertion, and ``open_paths``."""
 
-    def __init__(self, app: ASGIApp, *, verifier: AssertionVerifier | None = None,
+    def __init__(self, app: ASGIApp, *, audiences: Iterable[str],
+                 verifier: AssertionVerifier | None = None,
                  open_paths: Iterable[str] = PROBE_PATHS) -> None:
         self.app = app
         # From the environment by default: BentoML builds middleware from a class and
         # options in each worker, and the keys directory is the platform's.
         self._verifier = verifier if verifier is not None else AssertionVerifier.from_env()
         self._open = frozenset(open_paths)
+        # The gRPC services whose calls may reach this HTTP server (a model server takes
+        # the assertion its service forwards).
+        self._audiences = frozenset(audiences)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -60,7 +64,7 @@ class AssertionMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            caller = assertion_from_metadata(_headers(scope), self._verifier)
+            caller = assertion_from_metadata(_headers(scope), self._verifier, self._audiences)
         except Unauthenticated as error:
             # Never the token itself: it is a bearer credential for its short life.
             log.warning("refused %s %s: %s", scope.get("method", kind.upper()),

@@ -106,9 +106,9 @@ def _safe_deserializer(message_class: type[pb_message.Message]) -> Callable[[byt
     return deserialize
 
 
-def _check_assertion(call: Call, assertions: AssertionVerifier | None) -> None:
+def _check_assertion(call: Call, assertions: AssertionVerifier | None, service: str) -> None:
     if assertions is not None:
-        call.assertion = assertion_from_metadata(call.metadata, assertions)
+        call.assertion = assertion_from_metadata(call.metadata, assertions, (service,))
 
 
 def _wrap(service: str, method: str, handler: Handler, default_deadline_s: float,
@@ -126,7 +126,7 @@ def _wrap(service: str, method: str, handler: Handler, default_deadline_s: float
         try:
             # Who is calling comes first: an unauthenticated caller learns nothing about
             # what the service would make of its request.
-            _check_assertion(call, assertions)
+            _check_assertion(call, assertions, service)
             if isinstance(request, _Undecodable):
                 raise invalid_field("request", f"the request is not a valid {method} message "
                                     f"(for example a string field holds invalid UTF-8): "
@@ -179,7 +179,7 @@ def _wrap_stream(service: str, method: str, handler: Callable[[Any, Call], Async
                     time.monotonic() + (remaining if remaining is not None else 10 * 365 * 86400))
         code = grpc.StatusCode.OK
         try:
-            _check_assertion(call, assertions)
+            _check_assertion(call, assertions, service)
             if isinstance(request, _Undecodable):
                 raise invalid_field("request", f"the request is not a valid {method} message: "
                                     f"{request.error.__class__.__name__}",

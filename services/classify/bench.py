@@ -142,7 +142,8 @@ BLOCK = 20  # sequential calls per arm before the next arm takes its turn
 def minter(signer: AssertionSigner) -> Mint:
     """A fresh assertion per call, as the gateway sends: bound to a new request id."""
     def mint() -> Forwarded:
-        metadata = dict(assertion_metadata(signer, subject=BENCH_SUBJECT, roles=("service",)))
+        metadata = dict(assertion_metadata(signer, subject=BENCH_SUBJECT, roles=("service",),
+                                           audience="zhijian.classify.v1.ClassifyService"))
         return Forwarded(metadata[md.ASSERTION], metadata[md.REQUEST_ID])
     return mint
 

@@ -57,6 +57,7 @@ from services.classify.model_client import (
 from services.classify.settings import MODEL_NAME, ClassifySettings
 from zhijian import metadata as md
 from zhijian.artifacts import ArtifactDigest, ArtifactMismatch, verify_tree
+from zhijian.classify.v1 import classify_service_pb2
 from zhijian.config import env_str
 from zhijian.errors import ZhijianError
 from zhijian.http_assertion import PROBE_PATHS, AssertionMiddleware
@@ -408,4 +409,6 @@ class ClassifyModelServer:
 # metrics middleware come first, so refusals show in spans and request counts). The
 # decorator made the class a bentoml.Service; mypy does not apply class decorators.
 _service: Any = ClassifyModelServer
-_service.add_asgi_middleware(AssertionMiddleware, open_paths=OPEN_PATHS)
+_service.add_asgi_middleware(
+    AssertionMiddleware, open_paths=OPEN_PATHS,
+    audiences=[classify_service_pb2.DESCRIPTOR.services_by_name["ClassifyService"].full_name])

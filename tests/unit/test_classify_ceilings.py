@@ -41,6 +41,7 @@ from zhijian.serving import Selected, select_version
 from zhijian.supervisor import free_port
 from zhijian.types.v1 import ai_result_pb2 as types_pb
 
+SERVICE = "zhijian.classify.v1.ClassifyService"
 INTERNET = types_pb.NETWORK_DOMAIN_INTERNET
 EXTRANET = types_pb.NETWORK_DOMAIN_EXTRANET
 INTRANET = types_pb.NETWORK_DOMAIN_INTRANET
@@ -113,9 +114,10 @@ class Harness:
              roles: Sequence[str] = ("business_system",), **extra: str) -> Call:
         """A call as the kernel hands it over: its assertion verified, ``call.caller`` set."""
         metadata = {**dict(assertion_metadata(self.gateway, subject=subject, roles=roles,
-                                              clearance=clearance, domain=domain)), **extra}
+                                              clearance=clearance, domain=domain,
+                                              audience=SERVICE)), **extra}
         call = Call(metadata, metadata[md.REQUEST_ID], time.monotonic() + 10)
-        call.assertion = assertion_from_metadata(metadata, self.verifier)
+        call.assertion = assertion_from_metadata(metadata, self.verifier, (SERVICE,))
         return call
 
 

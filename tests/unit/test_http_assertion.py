@@ -25,6 +25,8 @@ from zhijian.assertion import AssertionSigner, AssertionVerifier, assertion_meta
 from zhijian.http_assertion import CALLER_KEY, AssertionMiddleware
 from zhijian.supervisor import free_port
 
+CLASSIFY = "zhijian.classify.v1.ClassifyService"
+
 
 def open_paths() -> frozenset[str]:
     from services.classify.model_server import OPEN_PATHS
@@ -55,6 +57,7 @@ def base_url(tmp_path: Path, gateway: AssertionSigner) -> Iterator[str]:
                                "/docs.json"))],
         middleware=[Middleware(AssertionMiddleware,
                                verifier=AssertionVerifier.from_keys_dir(tmp_path / "keys"),
+                               audiences=[CLASSIFY],
                                open_paths=open_paths())])
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
@@ -87,7 +90,8 @@ def test_the_model_server_installs_the_middleware_and_keeps_probes_open() -> Non
 
 
 def test_a_request_with_a_valid_assertion_reaches_the_handler(base_url, gateway) -> None:
-    headers = dict(assertion_metadata(gateway, subject="svc:classify", roles=("service",)))
+    headers = dict(assertion_metadata(gateway, subject="svc:classify", roles=("service",),
+                                      audience=CLASSIFY))
     answer = post(base_url, "/predict", headers)
     assert answer.status_code == 200
     assert answer.json() == {"subject": "svc:classify", "request_id": headers[md.REQUEST_ID]}
@@ -103,9 +107,10 @@ def test_no_assertion_is_401_assertion_missing(base_url) -> None:
 
 
 @pytest.mark.parametrize("problem", ["other request", "no request id", "expired",
-                                     "unknown key", "garbage"])
+                                     "unknown key", "another service", "garbage"])
 def test_a_bad_assertion_is_401_assertion_invalid(base_url, gateway, problem) -> None:
-    headers = dict(assertion_metadata(gateway, subject="svc:classify", roles=("service",)))
+    headers = dict(assertion_metadata(gateway, subject="svc:classify", roles=("service",),
+                                      audience=CLASSIFY))
     if problem == "other request":
         headers[md.REQUEST_ID] = "another-request"
     elif problem == "no request id":
@@ -113,10 +118,14 @@ def test_a_bad_assertion_is_401_assertion_invalid(base_url, gateway, problem) ->
     elif problem == "expired":
         headers[md.ASSERTION] = gateway.mint(
             subject="svc:classify", roles=("service",), clearance="L4", domain="intranet",
-            request_id=headers[md.REQUEST_ID], now=time.time() - 120)
+            request_id=headers[md.REQUEST_ID], now=time.time() - 120, audience=CLASSIFY)
     elif problem == "unknown key":
         impostor = AssertionSigner(Ed25519PrivateKey.generate(), issuer="svc:gateway-internet")
-        headers = dict(assertion_metadata(impostor, subject="svc:classify", roles=("service",)))
+        headers = dict(assertion_metadata(impostor, subject="svc:classify", roles=("service",),
+                                          audience=CLASSIFY))
+    elif problem == "another service":
+        headers = dict(assertion_metadata(gateway, subject="svc:classify", roles=("service",),
+                                          audience="zhijian.registry.v1.RegistryService"))
     else:
         headers[md.ASSERTION] = "not.an-assertion"
     answer = post(base_url, "/predict", headers)

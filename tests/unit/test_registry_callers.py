@@ -44,7 +44,8 @@ class Keys:
                  credential_id: str = "") -> dict[str, str]:
         request_id = "request-7"
         token = self.gateway.mint(subject=subject, roles=roles, clearance="L3", domain=domain,
-                                  request_id=request_id, credential_id=credential_id)
+                                  request_id=request_id, credential_id=credential_id,
+                                  audience="zhijian.registry.v1.RegistryService")
         return {md.ASSERTION: token, md.REQUEST_ID: request_id}
 
     def authenticator(self) -> CallerAuthenticator:
@@ -96,8 +97,13 @@ def test_bad_assertions_and_tokens_are_refused(keys: Keys) -> None:
     asserted = keys.asserted("user:li.si", ("auditor",))
     assert refusal(keys, {**asserted, md.REQUEST_ID: "another"}) == "ASSERTION_INVALID"
     impostor = AssertionSigner(Ed25519PrivateKey.generate(), issuer="svc:gateway-intranet")
-    forged = dict(assertion_metadata(impostor, subject="user:li.si", roles=("auditor",)))
+    forged = dict(assertion_metadata(impostor, subject="user:li.si", roles=("auditor",),
+                                     audience="zhijian.registry.v1.RegistryService"))
     assert refusal(keys, forged) == "ASSERTION_INVALID"
+    # Lifted from a call to another service (the classify model server sees those).
+    elsewhere = dict(assertion_metadata(keys.gateway, subject="user:li.si", roles=("auditor",),
+                                        audience="zhijian.classify.v1.ClassifyService"))
+    assert refusal(keys, elsewhere) == "ASSERTION_INVALID"
     assert refusal(keys, {}) == identity.REASON_MISSING
     assert refusal(keys, {md.AUTHORIZATION: "Bearer not-a-token"}) == identity.REASON_INVALID
 

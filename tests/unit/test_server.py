@@ -82,7 +82,9 @@ def vouched(gateway: AssertionSigner, request_id: str | None = None,
     return assertion_metadata(gateway, subject=claims.get("subject", "user:zhang.san"),
                               roles=("business_system",), request_id=request_id,
                               clearance=claims.get("clearance", "L3"),
-                              domain=claims.get("domain", "intranet"))
+                              domain=claims.get("domain", "intranet"),
+                              audience=claims.get("audience",
+                                                  "zhijian.classify.v1.ClassifyService"))
 
 
 @pytest.fixture()
@@ -199,10 +201,17 @@ def test_an_assertion_of_another_request_is_refused(server, gateway):
     assert (code, reason) == ("UNAUTHENTICATED", "ASSERTION_INVALID")
 
 
+def test_an_assertion_for_another_service_is_refused(server, gateway):
+    _, target = server
+    elsewhere = vouched(gateway, audience="zhijian.registry.v1.RegistryService")
+    assert refusal(target, elsewhere)[:2] == ("UNAUTHENTICATED", "ASSERTION_INVALID")
+
+
 def test_an_expired_assertion_is_refused(server, gateway):
     _, target = server
     token = gateway.mint(subject="user:zhang.san", roles=("business_system",), clearance="L3",
-                         domain="intranet", request_id="r-old", now=time.time() - 120)
+                         domain="intranet", request_id="r-old", now=time.time() - 120,
+                         audience="zhijian.classify.v1.ClassifyService")
     code, reason, message = refusal(target, ((md.ASSERTION, token), (md.REQUEST_ID, "r-old")))
     assert (code, reason) == ("UNAUTHENTICATED", "ASSERTION_INVALID")
     assert "expired" in message
