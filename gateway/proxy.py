@@ -39,13 +39,13 @@ from gateway.routes import Route
 from zhijian import metadata as md
 from zhijian.assertion import AssertionSigner
 from zhijian.client import RECONNECT_OPTIONS
+from zhijian.dlp import LEVELS_BY_NAME, declared_level
 from zhijian.errors import (
     DeadlineExceeded,
     PermissionDenied,
     ResourceExhausted,
     Unavailable,
     ZhijianError,
-    invalid_field,
 )
 from zhijian.registry.v1.registry_service_pb2 import (
     CALL_DECISION_ALLOWED,
@@ -81,6 +81,8 @@ UNKNOWN_DATA_LEVEL: Final = "UNKNOWN_DATA_LEVEL"
 MESSAGE_TOO_LARGE: Final = "MESSAGE_TOO_LARGE"
 AUDIT_UNAVAILABLE: Final = "AUDIT_UNAVAILABLE"
 BACKEND_REJECTED_ASSERTION: Final = "BACKEND_REJECTED_ASSERTION"
+# The reason on a server stream's first record (see _record_opening).
+STREAM_OPENED: Final = "STREAM_OPENED"
 _ASSERTION_REFUSALS: Final = frozenset({"ASSERTION_MISSING", "ASSERTION_INVALID",
                                         "ASSERTION_REQUIRED"})
 
@@ -92,11 +94,6 @@ _TRACE_HEADERS: Final = frozenset({"traceparent", "tracestate"})
 _DROPPED: Final = frozenset({md.AUTHORIZATION, md.ASSERTION, md.REQUEST_ID, "user-agent", "te",
                              "content-type", "host", "grpc-accept-encoding",
                              "grpc-encoding", "grpc-timeout"})
-_LEVELS: Final[Mapping[str, int]] = {
-    "L1": types_pb.DATA_LEVEL_L1_PUBLIC, "L2": types_pb.DATA_LEVEL_L2_GENERAL,
-    "L3": types_pb.DATA_LEVEL_L3_IMPORTANT, "L4": types_pb.DATA_LEVEL_L4_CORE,
-    **{name: value for name, value in types_pb.DataLevel.items()
-       if value != types_pb.DATA_LEVEL_UNSPECIFIED}}
 # A backend's own refusals (beside PERMISSION_DENIED): the call was denied, not failed.
 _DENYING_REASONS: Final = frozenset({MODEL_SUSPENDED, MODEL_EXPIRED, MODEL_NOT_APPROVED,
                                      MODEL_NOT_AUTHORIZED_FOR_DOMAIN})
@@ -126,19 +123,6 @@ class ProxyOptions:
     retry_backoff_s: float = 0.02
     # Read the peer certificate from the TLS layer (an mTLS listener).
     mtls: bool = False
-
-
-def data_level(raw: str) -> int:
-    """``x-zhijian-data-level``: ``L1``-``L4`` or a ``DATA_LEVEL_*`` name; empty means
-    undeclared."""
-    text = raw.strip()
-    if not text:
-        return types_pb.DATA_LEVEL_UNSPECIFIED
-    level = _LEVELS.get(text.upper() if len(text) == 2 else text)
-    if level is None:
-        raise invalid_field(md.DATA_LEVEL, f"unknown data level {text[:20]!r}; use L1-L4",
-                            reason=UNKNOWN_DATA_LEVEL)
-    return level
 
 
 def new_id() -> str:
@@ -374,7 +358,7 @@ class GatewayProxy(grpc.GenericRpcHandler):
             raise UnknownMethod(
                 f"{state.method[:_MAX_METHOD_CHARS]} is not a zhijian method",
                 reason=UNKNOWN_METHOD)
-        declared = data_level(level)
+        declared = declared_level(level)
         state.declared = declared
         decision = self._authorizer.decide(caller.roles, caller.clearance_level, self.domain,
                                            route.method, declared)
@@ -512,6 +496,8 @@ class GatewayProxy(grpc.GenericRpcHandler):
                     call = callable_(request, metadata=metadata, timeout=_timeout(deadline))
                     try:
                         async for message in call:
+                            if not sent:
+                                self._record_opening(state)
                             digest.update(message)
                             sent += 1
                             yield message
@@ -526,6 +512,8 @@ class GatewayProxy(grpc.GenericRpcHandler):
                         attempt += 1
                         await asyncio.sleep(backoff)
             except ZhijianError as error:
+                if call is not None:
+                    call.cancel()  # the opening record failed: stop the backend's stream
                 failure = self._gateway_failure(state, error)
             except grpc.aio.AioRpcError as error:
                 failure = self._backend_failure(state, error)
@@ -664,6 +652,22 @@ class GatewayProxy(grpc.GenericRpcHandler):
                                           LATENCY.labels(self.domain, method))
         return found
 
+    def _record_opening(self, state: _State) -> None:
+        """A stream's first record, written before its first message reaches the caller
+        (the caller then holds data, so a record must exist even if the gateway dies
+        before the stream ends); the stream's end writes the second. Raises the
+        AUDIT_UNAVAILABLE refusal when it cannot be written."""
+        record = self._record(state, grpc.StatusCode.OK, STREAM_OPENED, (), "",
+                              time.perf_counter() - state.started, False)
+        try:
+            self._recorder.append(record)
+        except Exception:
+            log.exception("cannot append the call record", extra={
+                "request_id": state.request_id, "method": state.method[:_MAX_METHOD_CHARS]})
+            self._audit_broken = True
+            raise Unavailable("the gateway cannot record calls right now; retry shortly",
+                              reason=AUDIT_UNAVAILABLE) from None
+
     def _record(self, state: _State, code: grpc.StatusCode, reason: str, trailers: Trailers,
                 response_sha256: str, elapsed: float, denied: bool) -> CallRecord:
         context = state.span.get_span_context()
@@ -690,7 +694,7 @@ class GatewayProxy(grpc.GenericRpcHandler):
             elif key == md.FILING_ID:
                 record.model.filing_id = value
             elif key == md.EFFECTIVE_LEVEL:
-                effective = _LEVELS.get(value)
+                effective = LEVELS_BY_NAME.get(value)
                 if effective is not None:
                     record.data_level = effective  # type: ignore[assignment]
         record.latency.FromNanoseconds(int(elapsed * 1e9))

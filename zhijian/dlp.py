@@ -13,8 +13,9 @@ every detector over real FDA labels and NMPA notices and expect none.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from zhijian.types.v1 import ai_result_pb2 as types_pb
 
@@ -134,3 +135,31 @@ def detect(text: str) -> Detection:
                 for d in DETECTORS for m in d.pattern.finditer(text) if d.confirm(m)]
     level = max((f.level for f in findings), default=L1)
     return Detection(level, tuple(sorted(findings, key=lambda f: f.start)))
+
+
+# ---------------------------------------------------------------------------------------
+# Declared levels
+# ---------------------------------------------------------------------------------------
+
+# ``L1``..``L4`` and the ``DATA_LEVEL_*`` enum names, as callers and trailers spell levels.
+LEVELS_BY_NAME: Final[Mapping[str, int]] = {
+    "L1": types_pb.DATA_LEVEL_L1_PUBLIC, "L2": types_pb.DATA_LEVEL_L2_GENERAL,
+    "L3": types_pb.DATA_LEVEL_L3_IMPORTANT, "L4": types_pb.DATA_LEVEL_L4_CORE,
+    **{name: value for name, value in types_pb.DataLevel.items()
+       if value != types_pb.DATA_LEVEL_UNSPECIFIED}}
+
+
+def declared_level(raw: str) -> int:
+    """The ``x-zhijian-data-level`` a caller declared; empty means undeclared. The gateway
+    and every service read it alike, so no hop can take a level another refused."""
+    from zhijian import metadata as md
+    from zhijian.errors import invalid_field
+
+    text = raw.strip()
+    if not text:
+        return types_pb.DATA_LEVEL_UNSPECIFIED
+    level = LEVELS_BY_NAME.get(text.upper() if len(text) == 2 else text)
+    if level is None:
+        raise invalid_field(md.DATA_LEVEL, f"unknown data level {text[:20]!r}; use L1-L4",
+                            reason="UNKNOWN_DATA_LEVEL")
+    return level

@@ -27,7 +27,7 @@ from services.classify.settings import ClassifySettings
 from zhijian import metadata as md
 from zhijian.assertion import Assertion
 from zhijian.classify.v1 import classify_service_pb2 as pb
-from zhijian.dlp import detect
+from zhijian.dlp import declared_level, detect
 from zhijian.errors import (
     AlreadyExists,
     FieldViolation,
@@ -115,28 +115,10 @@ def task_result(task: str, prediction: dict[str, Any], language: str) -> pb.Task
         terms=prediction["terms"])
 
 
-LEVEL_NAMES = {f"L{i}": level for i, level in enumerate(
-    (types_pb.DATA_LEVEL_L1_PUBLIC, types_pb.DATA_LEVEL_L2_GENERAL,
-     types_pb.DATA_LEVEL_L3_IMPORTANT, types_pb.DATA_LEVEL_L4_CORE), start=1)}
-
-
-def declared_level(call: Call) -> int:
-    """``x-zhijian-data-level``: ``L1``-``L4`` or a ``DATA_LEVEL_*`` name."""
-    raw = call.metadata.get(md.DATA_LEVEL, "").strip()
-    if not raw:
-        return types_pb.DATA_LEVEL_UNSPECIFIED
-    if raw.upper() in LEVEL_NAMES:
-        return LEVEL_NAMES[raw.upper()]
-    if raw in types_pb.DataLevel.DESCRIPTOR.values_by_name:
-        return types_pb.DataLevel.Value(raw)
-    raise invalid_field(md.DATA_LEVEL, f"unknown data level {raw[:20]!r}; use L1-L4",
-                        reason="UNKNOWN_DATA_LEVEL")
-
-
 def effective_levels(requests: Sequence[pb.ClassifyRequest], call: Call) -> list[int]:
     """Per request, the higher of the declared level (field or metadata) and what the
     kernel's detectors find in the text. A classification marking is refused outright."""
-    header = declared_level(call)
+    header = declared_level(call.metadata.get(md.DATA_LEVEL, ""))
     levels = []
     for index, request in enumerate(requests):
         found = detect(request.text)
