@@ -235,6 +235,8 @@ class GatewayProxy(grpc.GenericRpcHandler):
         self._recorder = recorder
         # Set when a record could not be written; cleared by the next one that is.
         self._audit_broken = False
+        # Calls begun and not yet recorded: shutdown waits for them before closing the log.
+        self._unrecorded = 0
         self._options = options or ProxyOptions()
         # The global provider's tracer unless told otherwise (tests give their own).
         self._tracer = tracer or _tracer
@@ -282,6 +284,13 @@ class GatewayProxy(grpc.GenericRpcHandler):
             callable_ = self._callables[route.method] = factory(route.method)
         return callable_
 
+    async def drained(self, timeout_s: float) -> bool:
+        """Wait until every call begun so far has its record; False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while self._unrecorded and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        return not self._unrecorded
+
     async def close(self) -> None:
         channels, self._channels = list(self._channels.values()), {}
         self._callables.clear()
@@ -326,6 +335,7 @@ class GatewayProxy(grpc.GenericRpcHandler):
             "rpc.method": method.rpartition("/")[2], "zhijian.network_domain": self.domain,
             "zhijian.request_id": request_id})
         state = _State(method, request_id, span, request)
+        self._unrecorded += 1
         return state, authorization if isinstance(authorization, str) else None, level, forward
 
     def _client_cert(self, context: grpc.aio.ServicerContext) -> bytes | None:
@@ -609,6 +619,8 @@ class GatewayProxy(grpc.GenericRpcHandler):
                 response_sha256: str = "") -> bool:
         """Record the call, close its span, count it. False if the record could not be
         written (the span and metrics are still closed)."""
+        if not state.recorded:
+            self._unrecorded -= 1
         state.recorded = True
         elapsed = time.perf_counter() - state.started
         denied = not state.admitted or code in (grpc.StatusCode.PERMISSION_DENIED,

@@ -40,6 +40,7 @@ log = logging.getLogger("gateway.server")
 # and so could not be audited. Beyond it gRPC core still protects the process.
 RECEIVE_HEADROOM: Final = 2
 FIRST_REVOCATIONS_TIMEOUT_S: Final = 5.0
+DRAIN_RECORDS_TIMEOUT_S: Final = 2.0
 
 
 def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
@@ -159,6 +160,10 @@ class Gateway:
             await self._health.enter_graceful_shutdown()
         if self._server is not None:
             await self._server.stop(self.settings.shutdown_grace_s)
+        if self._proxy is not None:
+            # Calls cut off by the grace period write their records as they unwind; the
+            # log must still be open for them.
+            await self._proxy.drained(DRAIN_RECORDS_TIMEOUT_S)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -9,6 +9,7 @@ write-ahead log is tested in test_audit.py and end to end in test_gateway_proces
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -598,6 +599,22 @@ def test_a_stream_the_caller_abandons_is_recorded_as_cancelled(
     # Cancelled, or OK if the three messages were all out before the cancel arrived.
     assert stream_records(intranet, request_id)[1].status_code in (
         0, grpc.StatusCode.CANCELLED.value[0])
+
+
+def test_shutdown_waits_for_calls_still_unwinding_to_record_themselves(
+        loop: LoopThread, keys: Keys, backend: tuple[BackendServicer, str]) -> None:
+    _, target = backend
+    gateway = _gateway(loop, keys, target, "intranet")
+    try:
+        caller = threading.Thread(target=classify, args=(
+            gateway.target, (bearer(keys), (md.REQUEST_ID, rid())), "sleep:0.5"))
+        caller.start()
+        time.sleep(0.2)
+        assert not loop.run(gateway.proxy.drained(0.05)), "a call is in flight"
+        caller.join()
+        assert loop.run(gateway.proxy.drained(1.0))
+    finally:
+        loop.run(stop_gateway(gateway))
 
 
 def test_no_answer_leaves_without_its_record(
