@@ -25,9 +25,10 @@ identical client code in interleaved slices (a, b, c, a, b, c, ...), so that a b
 other work on the machine falls on all of them alike; only the path differs. On two
 cores the servers still compete with the client for CPU, which is what the throughput
 figures mean: calls/s of this whole setup, with the gateway's CPU share beside them.
-The gateway ships its audit to a registry address where nothing listens, so shipping
-only retries (the write-ahead file is written and synced as in production), and it
-exports no spans.
+A stand-in registry in a process of its own answers the gateway's revocation polls (an
+empty list: the gateway refuses every call until it has read one) and acknowledges its
+call records, so the write-ahead file is written, synced and shipped as in production.
+The gateway exports no spans.
 """
 
 from __future__ import annotations
@@ -149,6 +150,33 @@ class PassThrough(grpc.GenericRpcHandler):
             return response
 
         return grpc.unary_unary_rpc_method_handler(forward)
+
+
+async def serve_registry(port: int) -> None:
+    """The two registry methods a gateway calls on its own: revocations and call records.
+    Not the real registry (that needs MLflow and a database): the benchmark measures the
+    gateway, and these answers cost the registry side nothing."""
+    from zhijian.registry.v1 import registry_service_pb2 as rpb
+
+    async def revocations(request: rpb.ListRevocationsRequest,
+                          context: grpc.aio.ServicerContext) -> rpb.ListRevocationsResponse:
+        return rpb.ListRevocationsResponse()
+
+    async def append(request: rpb.AppendCallRecordsRequest,
+                     context: grpc.aio.ServicerContext) -> rpb.AppendCallRecordsResponse:
+        return rpb.AppendCallRecordsResponse(appended_count=len(request.records))
+
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+        "zhijian.registry.v1.RegistryService", {
+            "ListRevocations": grpc.unary_unary_rpc_method_handler(
+                revocations, request_deserializer=rpb.ListRevocationsRequest.FromString,
+                response_serializer=rpb.ListRevocationsResponse.SerializeToString),
+            "AppendCallRecords": grpc.unary_unary_rpc_method_handler(
+                append, request_deserializer=rpb.AppendCallRecordsRequest.FromString,
+                response_serializer=rpb.AppendCallRecordsResponse.SerializeToString),
+        }),))
+    await _serve(server, port)
 
 
 async def serve_hop(port: int, backend: str) -> None:
@@ -474,7 +502,6 @@ async def run(options: Options, workdir: Path) -> Results:
         "ZHIJIAN_GATEWAY_ROUTES":
             f"zhijian.classify.v1.ClassifyService={HOST}:{ports['backend']}",
         "ZHIJIAN_GATEWAY_AUDIT_DIR": str(workdir / "audit"),
-        # Nothing listens there: the audit shipper and the revocation poller retry.
         "ZHIJIAN_REGISTRY_TARGET": f"{HOST}:{ports['registry']}",
         "ZHIJIAN_IDENTITY_TOKEN_FILE": str(token_file),
         # The benchmark measures the gateway, not its per-caller rate limit.
@@ -491,6 +518,8 @@ async def run(options: Options, workdir: Path) -> Results:
     try:
         processes.start("backend", [*me, "--role", "backend", "--port", str(ports["backend"])],
                         env, wait_for_line=True)
+        processes.start("registry", [*me, "--role", "registry", "--port",
+                                     str(ports["registry"])], env, wait_for_line=True)
         hop = processes.start("hop", [*me, "--role", "hop", "--port", str(ports["hop"]),
                                       "--backend", f"{HOST}:{ports['backend']}"],
                               env, wait_for_line=True)
@@ -627,7 +656,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path, default=None,
                         help="run the gateway under cProfile, write the stats here and print "
                              "the top functions")
-    parser.add_argument("--role", choices=("backend", "hop"), help=argparse.SUPPRESS)
+    parser.add_argument("--role", choices=("backend", "hop", "registry"),
+                        help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--backend", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -639,6 +669,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.role == "hop":
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve_hop(args.port, args.backend))
+        return 0
+    if args.role == "registry":
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve_registry(args.port))
         return 0
     if min(args.rate, args.seconds, args.warmup, args.throughput_seconds) <= 0 or \
             args.concurrency < 1 or args.micro_calls < 1 or args.rounds < 1:
