@@ -10,6 +10,7 @@ exercised with the gateways in tests/integration/test_gateway.py.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -35,7 +36,6 @@ from gateway_harness import (
     start_backend,
     start_registry,
 )
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway import authz
 from gateway.settings import GatewaySettings
@@ -45,7 +45,7 @@ from zhijian.classify.v1 import classify_service_pb2 as cpb
 from zhijian.classify.v1 import classify_service_pb2_grpc as cgrpc
 from zhijian.config import ConfigError
 from zhijian.errors import parse_error
-from zhijian.supervisor import free_port
+from zhijian.supervisor import free_port, grpc_serving
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -183,19 +183,12 @@ def running(tmp_path: Path) -> Iterator[Running]:
 
 
 def _wait_serving(process: subprocess.Popen[bytes], target: str, log: Path) -> None:
+    """The supervisor's own readiness probe (gRPC health), until the gateway is SERVING."""
     deadline = time.monotonic() + 60
-    with grpc.insecure_channel(target) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        while True:
-            try:
-                if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == \
-                        health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"the gateway did not start:\n{log.read_text()}")
-            time.sleep(0.1)
+    while not asyncio.run(grpc_serving(target, 1.0)):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"the gateway did not start:\n{log.read_text()}")
+        time.sleep(0.05)
 
 
 def _classify(target: str, token: str, request_id: str, text: str = "一次性使用无菌注射器",
