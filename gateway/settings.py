@@ -14,8 +14,7 @@ from typing import Final
 
 from gateway.authz import POLICY_DIR
 from gateway.routes import known_services
-from zhijian.assertion import NETWORK_DOMAINS
-from zhijian.config import ConfigError, env_float, env_int, env_str, zhijian_home
+from zhijian.config import NETWORK_DOMAINS, ConfigError, env_float, env_int, env_str, zhijian_home
 from zhijian.identity import IdentitySettings
 from zhijian.serving import DEFAULT_REGISTRY_TARGET, token_file_from_env
 

@@ -54,8 +54,8 @@ from load.profiles import (
 from zhijian import metadata as md
 from zhijian.classify.v1 import classify_service_pb2 as cpb
 from zhijian.classify.v1 import classify_service_pb2_grpc as cgrpc
-from zhijian.cli.stack import DEFAULT_GATEWAY_PORTS, NETWORK_DOMAINS, gateway_port_variable
-from zhijian.config import env_int
+from zhijian.cli.stack import StackPorts
+from zhijian.config import NETWORK_DOMAINS
 from zhijian.errors import parse_error
 from zhijian.identity import IdentitySettings, IssuerKey, LocalIdentity, issue_token, key_id_of
 from zhijian.registry.v1 import registry_service_pb2 as rpb
@@ -144,8 +144,7 @@ def load_settings(environment: Environment) -> Settings:
     identities = {name: LocalIdentity.load(directory, name) for name in IDENTITIES}
     return Settings(
         host=_host(environment),
-        ports={d: env_int(gateway_port_variable(d), DEFAULT_GATEWAY_PORTS[d])
-               for d in NETWORK_DOMAINS},
+        ports=dict(StackPorts.from_env().gateways),
         tokens={name: i.token for name, i in identities.items()},
         subjects={name: i.subject for name, i in identities.items()},
         forged_token=_forged_token(),

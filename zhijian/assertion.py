@@ -44,7 +44,6 @@ DEFAULT_TTL_S: Final = 30
 LEEWAY_S: Final = 2.0
 MAX_ASSERTION_CHARS: Final = 4096
 
-NETWORK_DOMAINS: Final = ("internet", "extranet", "intranet")
 # The highest data level each ingress may carry (ARCHITECTURE.md, default ceilings).
 DOMAIN_CEILINGS: Final[Mapping[str, str]] = {"internet": "L1", "extranet": "L3",
                                              "intranet": "L4"}

@@ -12,6 +12,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULT_HOST = "127.0.0.1"
+# Government intranet, government extranet, public Internet: one gateway listener each.
+NETWORK_DOMAINS = ("internet", "extranet", "intranet")
 
 
 class ConfigError(ValueError):

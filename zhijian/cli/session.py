@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING
 
 from zhijian import metadata as md
-from zhijian.config import DEFAULT_HOST, env_float, env_int, env_str
+from zhijian.config import env_float, env_str
 
 if TYPE_CHECKING:
     import grpc
@@ -34,7 +34,8 @@ NO_IDENTITY = "no identity: pass --as NAME (see `zhijian identity list`)"
 
 def add_registry_arg(parser: argparse.ArgumentParser) -> None:
     """``--domain`` and ``--gateway``: where the command's calls enter the platform."""
-    from zhijian.cli.stack import DEFAULT_DOMAIN, NETWORK_DOMAINS
+    from zhijian.cli.stack import DEFAULT_DOMAIN
+    from zhijian.config import NETWORK_DOMAINS
 
     parser.add_argument("--domain", choices=NETWORK_DOMAINS,
                         help="network domain whose gateway to call through (default "
@@ -54,7 +55,8 @@ def add_identity_args(parser: argparse.ArgumentParser) -> None:
 
 
 def call_domain(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> str:
-    from zhijian.cli.stack import DEFAULT_DOMAIN, NETWORK_DOMAINS
+    from zhijian.cli.stack import DEFAULT_DOMAIN
+    from zhijian.config import NETWORK_DOMAINS
 
     domain: str = getattr(args, "domain", None) or env_str("ZHIJIAN_DOMAIN", DEFAULT_DOMAIN,
                                                           env)
@@ -68,14 +70,12 @@ def call_domain(args: argparse.Namespace, env: Mapping[str, str] | None = None) 
 
 def gateway_target(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> str:
     """The gateway every call of this command goes through."""
-    from zhijian.cli.stack import DEFAULT_GATEWAY_PORTS, gateway_port_variable
+    from zhijian.cli.stack import StackPorts
 
     explicit: str | None = getattr(args, "gateway", None)
     if explicit:
         return explicit
-    domain = call_domain(args, env)
-    port = env_int(gateway_port_variable(domain), DEFAULT_GATEWAY_PORTS[domain], env)
-    return f"{DEFAULT_HOST}:{port}"
+    return StackPorts.from_env(env).gateway_target(call_domain(args, env))
 
 
 

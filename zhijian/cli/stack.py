@@ -13,17 +13,20 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from zhijian.config import DEFAULT_HOST, HomeLayout, contain_environment, env_int
+from zhijian.config import (
+    DEFAULT_HOST,
+    NETWORK_DOMAINS,
+    HomeLayout,
+    contain_environment,
+    env_int,
+)
 from zhijian.supervisor import ComponentSpec, Readiness
 
 DEFAULT_SINK_PORT = 4317
 DEFAULT_MLFLOW_PORT = 5061
-NETWORK_DOMAINS = ("internet", "extranet", "intranet")
 # What `--domain` picks when not given: the platform's own operators sit on the
 # government intranet, where every operation is reachable.
 DEFAULT_DOMAIN = "intranet"
-DEFAULT_GATEWAY_PORTS = {"internet": 50070, "extranet": 50071, "intranet": 50072}
-DEFAULT_GATEWAY_METRICS_PORTS = {"internet": 9470, "extranet": 9471, "intranet": 9472}
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,8 @@ class StackPorts:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StackPorts:
+        from gateway.settings import DEFAULT_METRICS_PORTS as GATEWAY_METRICS_PORTS
+        from gateway.settings import DEFAULT_PORTS as GATEWAY_PORTS
         from registry.settings import DEFAULT_GRPC_PORT as REGISTRY_GRPC_PORT
         from registry.settings import DEFAULT_METRICS_PORT as REGISTRY_METRICS_PORT
         from services.classify.settings import (
@@ -58,10 +63,10 @@ class StackPorts:
                                           DEFAULT_MODEL_SERVER_PORT, env),
             classify_grpc=env_int("ZHIJIAN_CLASSIFY_GRPC_PORT", DEFAULT_GRPC_PORT, env),
             classify_metrics=env_int("ZHIJIAN_CLASSIFY_METRICS_PORT", DEFAULT_METRICS_PORT, env),
-            gateways={d: env_int(gateway_port_variable(d), DEFAULT_GATEWAY_PORTS[d], env)
+            gateways={d: env_int(gateway_port_variable(d), GATEWAY_PORTS[d], env)
                       for d in NETWORK_DOMAINS},
             gateway_metrics={d: env_int(gateway_port_variable(d, "METRICS_PORT"),
-                                        DEFAULT_GATEWAY_METRICS_PORTS[d], env)
+                                        GATEWAY_METRICS_PORTS[d], env)
                              for d in NETWORK_DOMAINS},
         )
 

@@ -15,7 +15,6 @@ from typing import IO
 from zhijian.cli.output import Output
 from zhijian.cli.stack import (
     DEFAULT_DOMAIN,
-    NETWORK_DOMAINS,
     StackPorts,
     classify_components,
     gateway_components,
@@ -23,7 +22,7 @@ from zhijian.cli.stack import (
     platform_env,
     registry_component,
 )
-from zhijian.config import HomeLayout, zhijian_home
+from zhijian.config import NETWORK_DOMAINS, HomeLayout, zhijian_home
 from zhijian.supervisor import ComponentFailed, Supervisor
 
 
