@@ -10,6 +10,12 @@ call goes out at once, so this adds no latency; under load it spares the model s
 most of its per-request HTTP work, which costs more than predicting a text. The model
 server still batches across requests (BentoML adaptive batching).
 
+A call holding more text than ``max_chars_per_slice`` goes to the model server in
+slices, one after another: the model server's adaptive batcher sheds requests it expects
+to miss its latency budget, so one caller's maximal batch (seconds of model time in one
+request) would otherwise have every other caller refused while it runs. In slices, the
+large call takes turns with everyone else's and each slice fits the budget.
+
 A model server that is down, slow or broken surfaces as ``UNAVAILABLE`` within the
 caller's deadline; it never hangs a call.
 
@@ -90,8 +96,9 @@ class _Waiting:
 
 class ModelServerClient:
     def __init__(self, base_url: str, *, pool_size: int = 64, max_in_flight: int = 4,
-                 max_texts_per_request: int = 64) -> None:
+                 max_texts_per_request: int = 64, max_chars_per_slice: int = 16_000) -> None:
         self._base_url = base_url
+        self._max_slice_chars = max_chars_per_slice
         self._pool_size = pool_size
         self._max_in_flight = max_in_flight
         self._max_texts = max_texts_per_request
@@ -158,6 +165,33 @@ class ModelServerClient:
         """Predictions of ``texts`` by ``version``, asked for the call ``forwarded`` names."""
         if timeout_s <= 0:
             raise DeadlineExceeded("the deadline passed before the model server was called")
+        slices = self._slices(texts)
+        if len(slices) == 1:
+            return await self._predict(texts, version, timeout_s, forwarded)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        predictions: list[Prediction] = []
+        for part in slices:
+            predictions += await self._predict(part, version, deadline - loop.time(), forwarded)
+        return predictions
+
+    def _slices(self, texts: list[str]) -> list[list[str]]:
+        """Consecutive runs of texts of at most ``max_chars_per_slice`` characters (a
+        longer text alone), in order."""
+        slices: list[list[str]] = [[]]
+        size = 0
+        for text in texts:
+            if slices[-1] and size + len(text) > self._max_slice_chars:
+                slices.append([])
+                size = 0
+            slices[-1].append(text)
+            size += len(text)
+        return slices
+
+    async def _predict(self, texts: list[str], version: str, timeout_s: float,
+                       forwarded: Forwarded) -> list[Prediction]:
+        if timeout_s <= 0:
+            raise DeadlineExceeded("the deadline passed before the model server answered")
         if self._tracer is None:
             self._tracer = trace.get_tracer("zhijian.classify.model_client")
         loop = asyncio.get_running_loop()

@@ -27,7 +27,7 @@ from services.classify.settings import ClassifySettings
 from zhijian import metadata as md
 from zhijian.assertion import Assertion
 from zhijian.classify.v1 import classify_service_pb2 as pb
-from zhijian.dlp import declared_level, detect
+from zhijian.dlp import declared_level, detect_texts
 from zhijian.errors import (
     AlreadyExists,
     FieldViolation,
@@ -115,13 +115,15 @@ def task_result(task: str, prediction: dict[str, Any], language: str) -> pb.Task
         terms=prediction["terms"])
 
 
-def effective_levels(requests: Sequence[pb.ClassifyRequest], call: Call) -> list[int]:
+async def effective_levels(requests: Sequence[pb.ClassifyRequest], call: Call,
+                           budget_s: float) -> list[int]:
     """Per request, the higher of the declared level (field or metadata) and what the
-    kernel's detectors find in the text. A classification marking is refused outright."""
+    kernel's detectors find in the text. A classification marking is refused outright;
+    so is a request whose scan runs past its CPU budget, never served unscanned."""
     header = declared_level(call.metadata.get(md.DATA_LEVEL, ""))
     levels = []
-    for index, request in enumerate(requests):
-        found = detect(request.text)
+    detections = await detect_texts([r.text for r in requests], budget_s=budget_s)
+    for index, (request, found) in enumerate(zip(requests, detections, strict=True)):
         if found.classified:
             # Which detector, never what it matched: the text must not reach a log.
             raise PermissionDenied(
@@ -183,7 +185,7 @@ class ClassifyServicer:
     async def _classify(self, requests: Sequence[pb.ClassifyRequest],
                         call: Call) -> list[pb.ClassifyResponse]:
         caller = call.caller
-        levels = effective_levels(requests, call)
+        levels = await effective_levels(requests, call, self._settings.detection_budget_s)
         highest = max(levels)
         # Named on refusals too: the gateway's audit record carries the level.
         call.set_trailer(md.EFFECTIVE_LEVEL, types_pb.DataLevel.Name(highest))

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from zhijian.config import DEFAULT_HOST, env_int, env_str
+from zhijian.config import DEFAULT_HOST, env_float, env_int, env_str
+from zhijian.dlp import DEFAULT_BUDGET_S
 from zhijian.serving import DEFAULT_REGISTRY_TARGET, token_file_from_env
 
 MODEL_NAME = "zhijian-classify"
@@ -30,6 +31,8 @@ class ClassifySettings:
     max_batch_items: int
     registry_target: str
     token_file: Path  # re-read on every (re)connect, so a rotated token is picked up
+    # CPU seconds a request may spend in the data-level detectors before it is refused.
+    detection_budget_s: float = DEFAULT_BUDGET_S
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ClassifySettings:
@@ -42,4 +45,5 @@ class ClassifySettings:
             max_batch_items=env_int("ZHIJIAN_CLASSIFY_MAX_BATCH_ITEMS", 256, env),
             registry_target=env_str("ZHIJIAN_REGISTRY_TARGET", DEFAULT_REGISTRY_TARGET, env),
             token_file=token_file_from_env(env),
+            detection_budget_s=env_float("ZHIJIAN_DETECTION_BUDGET_S", DEFAULT_BUDGET_S, env),
         )

@@ -1,9 +1,13 @@
-"""Public regulatory text must not be over-classified: every detector over the real FDA
-labels and NMPA classification notices in ../shared/datasets, false alarms kept at zero."""
+"""Public regulatory text must not be over-classified: every detector over all the real
+public records in ../shared/datasets (FDA labels, NMPA notices, GUDID, recalls, VAERS
+reports, FAERS and CAERS rows, Drugs@FDA tables, PHEE sentences, the device catalogue),
+false alarms kept at zero. A true finding here would be personal data in a public
+release: report it, don't tune it away."""
 
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -55,4 +59,53 @@ def test_no_alarm_on_recalls_and_device_records() -> None:
                  DATASETS / "fda_device_classification" / "gudid_devices.jsonl"):
         texts += [line for line in _require(path).read_text(encoding="utf-8").splitlines()
                   if line.strip()]
+    assert _alarms(texts) == []
+
+
+def _decoded(data: bytes) -> str:
+    """FDA's flat files are mostly ASCII with a few Windows-1252 bytes; latin-1 decodes
+    every byte, so nothing is skipped."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def _zip_texts(path: Path) -> list[str]:
+    with zipfile.ZipFile(_require(path)) as archive:
+        return [_decoded(archive.read(info)) for info in archive.infolist()
+                if not info.is_dir()]
+
+
+def test_no_alarm_on_vaers_reports() -> None:
+    """Reporter narratives (SYMPTOM_TEXT), ages, dates, lot numbers, coded symptoms."""
+    folder = DATASETS / "vaers_1990"
+    texts = [_decoded(_require(folder / name).read_bytes())
+             for name in ("1990VAERSDATA.csv", "1990VAERSSYMPTOMS.csv", "1990VAERSVAX.csv")]
+    assert sum(len(t) for t in texts) > 500_000
+    assert _alarms(texts) == []
+
+
+def test_no_alarm_on_faers_rows() -> None:
+    folder = DATASETS / "adverse_event_reports"
+    texts = (_zip_texts(folder / "aers_ascii_2004q1.zip")
+             + _zip_texts(folder / "faers_ascii_2017q2.zip"))
+    assert len(texts) == 14  # DEMO, DRUG, REAC, OUTC, RPSR, THER, INDI of both quarters
+    caers = [_decoded(_require(folder / name).read_bytes())
+             for name in ("caers.csv", "caers_raw.csv")]
+    assert _alarms(texts + caers) == []
+
+
+def test_no_alarm_on_drugs_at_fda_tables() -> None:
+    """Applications, products, submissions, documents: 25 MB of numbers and names."""
+    texts = _zip_texts(DATASETS / "fda_drug_labels" / "drugsatfda_2019-07.zip")
+    assert sum(len(t) for t in texts) > 20_000_000
+    assert _alarms(texts) == []
+
+
+def test_no_alarm_on_case_report_sentences_and_the_device_catalogue() -> None:
+    texts = [_decoded(_require(DATASETS / "phee_adverse_events" / name).read_bytes())
+             for name in ("train.jsonl", "dev.jsonl")]
+    texts.append(_decoded(_require(DATASETS / "fda_device_classification" / "foiclass.txt")
+                          .read_bytes()))
     assert _alarms(texts) == []

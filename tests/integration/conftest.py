@@ -145,8 +145,6 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         "ZHIJIAN_CLASSIFY_MODEL_SERVER_PORT": str(free_port()),
         "ZHIJIAN_CLASSIFY_GRPC_PORT": str(free_port()),
         "ZHIJIAN_CLASSIFY_METRICS_PORT": str(free_port()),
-        "ZHIJIAN_CLASSIFY_MAX_BATCH_ITEMS": "16",
-        "ZHIJIAN_CLASSIFY_MAX_TEXT_CHARS": "500",
         **{f"ZHIJIAN_GATEWAY_{domain.upper()}_{suffix}": str(free_port())
            for domain in DOMAINS for suffix in ("PORT", "METRICS_PORT")},
     }

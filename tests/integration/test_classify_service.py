@@ -116,7 +116,7 @@ def test_batch_keeps_request_order_and_gives_each_its_own_result(stub):
 @pytest.mark.parametrize(("request_", "field", "reason"), [
     (pb.ClassifyRequest(text=""), "text", "TEXT_EMPTY"),
     (pb.ClassifyRequest(text="   "), "text", "TEXT_EMPTY"),
-    (pb.ClassifyRequest(text="x" * 501), "text", "TEXT_TOO_LONG"),
+    (pb.ClassifyRequest(text="x" * 4001), "text", "TEXT_TOO_LONG"),
     (pb.ClassifyRequest(text="注射器", tasks=[42]),  # type: ignore[list-item]
      "tasks[0]", "UNKNOWN_TASK"),
     (pb.ClassifyRequest(text="注射器", tasks=[pb.TASK_UNSPECIFIED]), "tasks[0]", "UNKNOWN_TASK"),
@@ -148,7 +148,7 @@ def test_invalid_utf8_is_invalid_argument_not_internal(channel):
 def test_batch_limits_and_per_item_field_paths(stub):
     with pytest.raises(grpc.RpcError) as too_many:
         stub.ClassifyBatch(pb.ClassifyBatchRequest(
-            requests=[pb.ClassifyRequest(text="注射器")] * 17), timeout=10)
+            requests=[pb.ClassifyRequest(text="注射器")] * 257), timeout=10)
     assert too_many.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert details(too_many.value) == ("BATCH_TOO_LARGE", [("requests", "BATCH_TOO_LARGE")])
     with pytest.raises(grpc.RpcError) as empty:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from aiohttp import web
 
@@ -33,6 +34,7 @@ from zhijian.assertion import (
     assertion_metadata,
 )
 from zhijian.classify.v1 import classify_service_pb2 as pb
+from zhijian.dlp import DEFAULT_BUDGET_S
 from zhijian.errors import PermissionDenied, ZhijianError
 from zhijian.registry.v1 import registry_service_pb2 as registry_pb
 from zhijian.results import ResultStore
@@ -122,7 +124,8 @@ class Harness:
 
 
 @asynccontextmanager
-async def harness(tmp_path: Path, found: registry_pb.Deployment) -> AsyncIterator[Harness]:
+async def harness(tmp_path: Path, found: registry_pb.Deployment,
+                  detection_budget_s: float = DEFAULT_BUDGET_S) -> AsyncIterator[Harness]:
     model_server = ModelServer()
     app = web.Application()
     app.router.add_post("/predict", model_server.predict)
@@ -136,7 +139,8 @@ async def harness(tmp_path: Path, found: registry_pb.Deployment) -> AsyncIterato
     selector = Selector(found)
     settings = ClassifySettings(model_name=MODEL_NAME, model_server_url=url,
                                 max_text_chars=4000, max_batch_items=16,
-                                registry_target="127.0.0.1:1", token_file=tmp_path / "t.jwt")
+                                registry_target="127.0.0.1:1", token_file=tmp_path / "t.jwt",
+                                detection_budget_s=detection_budget_s)
     gateway = AssertionSigner.load_or_create(tmp_path / "keys", issuer="svc:gateway")
     try:
         yield Harness(ClassifyServicer(settings, client, results, selector), selector,
@@ -245,3 +249,18 @@ def test_the_reviewer_is_the_authenticated_caller(tmp_path):
             assert unnamed.reviewer == named.reviewer == "user:wang.wu"
 
     asyncio.run(scenario())
+
+
+def test_a_request_over_its_detection_budget_is_refused_not_served_unscanned(tmp_path):
+    batch = pb.ClassifyBatchRequest(requests=[pb.ClassifyRequest(text="1 " * 2000)] * 16)
+
+    async def scenario() -> tuple[ZhijianError, Harness]:
+        async with harness(tmp_path, deployment(), detection_budget_s=1e-6) as h:
+            with pytest.raises(ZhijianError) as failure:
+                await h.servicer.ClassifyBatch(batch, h.call(domain="intranet"))
+            return failure.value, h
+
+    error, h = asyncio.run(scenario())
+    assert error.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert error.reason == "DETECTION_BUDGET_EXCEEDED"
+    assert h.selector.asked == [] and h.model_server.requests == []

@@ -1,3 +1,4 @@
+import asyncio
 import time
 
 import pytest
@@ -41,8 +42,14 @@ def _call(**metadata: str) -> Call:
     return Call(dict(metadata), "req-1", deadline=time.monotonic() + 10)
 
 
+def effective_levels(requests: list[pb.ClassifyRequest], call: Call) -> list[int]:
+    from services.classify.servicer import effective_levels as levels
+    from zhijian.dlp import DEFAULT_BUDGET_S
+
+    return asyncio.run(levels(requests, call, DEFAULT_BUDGET_S))
+
+
 def test_effective_level_is_the_highest_of_field_header_and_content() -> None:
-    from services.classify.servicer import effective_levels
     from zhijian import metadata as md
     from zhijian.types.v1 import ai_result_pb2 as types_pb
 
@@ -60,7 +67,6 @@ def test_effective_level_is_the_highest_of_field_header_and_content() -> None:
 
 
 def test_markings_and_unknown_levels_are_refused() -> None:
-    from services.classify.servicer import effective_levels
     from zhijian import metadata as md
     from zhijian.errors import InvalidArgument, PermissionDenied
 

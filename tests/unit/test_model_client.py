@@ -272,3 +272,39 @@ def test_a_refusal_reaches_only_the_callers_whose_items_were_refused():
     first, good, bad = asyncio.run(scenario())
     assert first == [{"text": "first"}] and good == [{"text": "good"}]
     assert isinstance(bad, FailedPrecondition) and bad.reason == "MODEL_NOT_SERVABLE"
+
+
+def test_a_large_call_goes_in_slices_one_after_another_and_keeps_its_order():
+    seen: list[list[str]] = []
+    in_flight = 0
+    most_in_flight = 0
+
+    async def recording(request: web.Request) -> web.Response:
+        nonlocal in_flight, most_in_flight
+        in_flight += 1
+        most_in_flight = max(most_in_flight, in_flight)
+        body = await request.json()
+        seen.append(texts_of(body))
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        return web.json_response([{"text": i["text"]} for i in body["items"]])
+
+    texts = [f"{i:04d}" + "x" * 3996 for i in range(10)]  # 4,000 characters each
+    predictions = asyncio.run(call(recording, texts))
+    assert [p["text"] for p in predictions] == texts
+    # 16,000 characters a slice by default: four texts, then four, then two.
+    assert [len(part) for part in seen] == [4, 4, 2]
+    assert most_in_flight == 1  # never two slices of one call at once
+    assert [text for part in seen for text in part] == texts
+
+
+def test_a_small_call_is_one_request():
+    seen: list[int] = []
+
+    async def counting(request: web.Request) -> web.Response:
+        body = await request.json()
+        seen.append(len(body["items"]))
+        return web.json_response([{"text": i["text"]} for i in body["items"]])
+
+    asyncio.run(call(counting, ["电子血压计"] * 64))
+    assert seen == [64]
