@@ -1,15 +1,22 @@
 """Registered datasets: the registry reads each file itself, so the hash and record
-count on record are what the file held, not what someone typed."""
+count on record are what the file held, not what someone typed — and only files under
+the configured dataset roots (``registry/datasets.py``)."""
 
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 from sqlalchemy import select
 
 from registry import records
 from registry.context import Actor, RegistryContext
+from registry.datasets import (
+    DatasetAccess,
+    DatasetAccessError,
+    DatasetError,
+    DatasetScan,
+    scan_dataset,
+)
 from registry.filings import timestamp
 from registry.schema import DatasetRow
 from zhijian.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound, invalid_field
@@ -29,10 +36,10 @@ def _violations(dataset: pb.Dataset) -> list[FieldViolation]:
     return v
 
 
-def register(ctx: RegistryContext, actor: Actor,
-             request: pb.RegisterDatasetRequest) -> pb.Dataset:
-    from registry.datasets import DatasetError, dataset_digest, read_records
-
+def prepare(request: pb.RegisterDatasetRequest, access: DatasetAccess
+            ) -> tuple[str, pb.Dataset]:
+    """The dataset id and record to store, checked without touching any file: a URI
+    outside the roots is refused here, before a read is even scheduled."""
     dataset = pb.Dataset()
     dataset.CopyFrom(request.dataset)
     violations = _violations(dataset)
@@ -43,34 +50,50 @@ def register(ctx: RegistryContext, actor: Actor,
     if not records.ID_PATTERN.match(dataset_id):
         raise invalid_field("dataset_id", "must be 4-63 characters of [a-z0-9-], starting "
                             "with a letter", reason="INVALID_DATASET_ID")
-    path = Path(dataset.uri.removeprefix("file://"))
-    if not path.is_absolute():
-        raise invalid_field("dataset.uri", "must be an absolute path or file:// URI",
-                            reason="DATASET_URI_INVALID")
     try:
-        read_records(path)  # refuses a file that is not the documented JSONL format
-        sha256, count = dataset_digest(path)
-    except OSError as error:
-        raise invalid_field("dataset.uri", f"cannot read {path}: {error.strerror}",
-                            reason="DATASET_UNREADABLE") from None
+        access.locate(dataset.uri)
+    except DatasetAccessError as error:
+        raise invalid_field("dataset.uri", error.message, reason=error.reason) from None
+    return dataset_id, dataset
+
+
+def inspect(uri: str, access: DatasetAccess) -> DatasetScan:
+    """Read the file once: refuses anything that is not the documented JSONL format.
+    Blocking; the servicer runs it on the dataset-read threads."""
+    try:
+        return scan_dataset(uri, access)
+    except DatasetAccessError as error:
+        raise invalid_field("dataset.uri", error.message, reason=error.reason) from None
     except DatasetError as error:
         raise invalid_field("dataset.uri", str(error), reason="DATASET_MALFORMED") from None
+
+
+def store(ctx: RegistryContext, actor: Actor, dataset_id: str, dataset: pb.Dataset,
+          scan: DatasetScan) -> pb.Dataset:
     with ctx.write() as session:
         if session.get(DatasetRow, dataset_id) is not None:
             raise AlreadyExists(f"{PREFIX}{dataset_id} exists", reason="DATASET_EXISTS")
         now = ctx.clock()
         dataset.name = PREFIX + dataset_id
-        dataset.sha256, dataset.record_count = sha256, count
+        dataset.sha256, dataset.record_count = scan.sha256, scan.records
         dataset.registrant = actor.subject
         dataset.create_time.CopyFrom(timestamp(now))
-        session.add(DatasetRow(id=dataset_id, sha256=sha256, data_level=dataset.data_level,
-                               registrant=actor.subject, create_time=now,
-                               body=records.to_json(dataset)))
+        session.add(DatasetRow(id=dataset_id, sha256=scan.sha256,
+                               data_level=dataset.data_level, registrant=actor.subject,
+                               create_time=now, body=records.to_json(dataset)))
         ctx.record(session, actor, "dataset.register", dataset.name, {
-            "sha256": sha256, "records": count, "uri": dataset.uri,
+            "sha256": scan.sha256, "records": scan.records, "uri": dataset.uri,
             "legal_basis": dataset.legal_basis,
             "data_level": types_pb.DataLevel.Name(dataset.data_level)})
         return dataset
+
+
+def register(ctx: RegistryContext, actor: Actor,
+             request: pb.RegisterDatasetRequest) -> pb.Dataset:
+    """All three steps in the calling thread (the servicer runs the read elsewhere)."""
+    access = ctx.settings.dataset_access
+    dataset_id, dataset = prepare(request, access)
+    return store(ctx, actor, dataset_id, dataset, inspect(dataset.uri, access))
 
 
 def get(ctx: RegistryContext, name: str) -> pb.Dataset:

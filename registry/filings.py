@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from google.protobuf import timestamp_pb2
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from registry import lifecycle, records
 from registry.authz import check_independent
 from registry.context import REGISTRY_ACTOR, Actor, RegistryContext
+from registry.datasets import DatasetAccess, DatasetAccessError, scan_dataset
 from registry.lifecycle import Action
 from registry.schema import (
     ApprovalRow,
@@ -258,9 +260,53 @@ def update(ctx: RegistryContext, actor: Actor, request: pb.UpdateFilingRequest) 
         return render(loaded, ctx)
 
 
-def _snapshot_datasets(ctx: RegistryContext, session: Session, filing: pb.Filing) -> None:
-    from registry.datasets import dataset_digest
+def _submittable(loaded: LoadedFiling, actor: Actor, etag: str) -> None:
+    violations = records.submission_violations(loaded.filing)
+    if violations:
+        raise FailedPrecondition(
+            f"{loaded.filing.name} is incomplete: {len(violations)} mandatory field(s) "
+            f"missing, first {violations[0].field} {violations[0].description}",
+            reason="FILING_INCOMPLETE", violations=violations,
+            metadata={"filing": loaded.filing.name})
+    _check_etag(loaded, etag)
+    _only_submitter(loaded, actor, "submit")
+    lifecycle_check(loaded, Action.SUBMIT)
 
+
+def submission_datasets(ctx: RegistryContext, actor: Actor, request: pb.SubmitFilingRequest
+                        ) -> list[tuple[str, str]]:
+    """(dataset, URI) of each dataset the filing uses, as submission re-hashes them —
+    after the checks that need no file, so that a caller who may not submit the filing
+    cannot make the registry read anything."""
+    with ctx.db.read() as session:
+        loaded = load(session, request.name, lock=False)
+        _submittable(loaded, actor, request.etag)
+        files = []
+        for i, use in enumerate(loaded.filing.datasets):
+            row = session.get(DatasetRow, use.dataset.removeprefix("datasets/"))
+            if row is None:
+                raise FailedPrecondition(f"datasets[{i}]: {use.dataset} is not registered",
+                                         reason="DATASET_NOT_FOUND",
+                                         metadata={"dataset": use.dataset})
+            files.append((use.dataset, records.from_json(pb.Dataset, row.body).uri))
+        return files
+
+
+def hash_datasets(files: Iterable[tuple[str, str]], access: DatasetAccess) -> dict[str, str]:
+    """SHA-256 of each dataset file as it is now. Blocking; the servicer runs it on the
+    dataset-read threads, never inside a transaction."""
+    digests = {}
+    for dataset, uri in files:
+        try:
+            digests[dataset] = scan_dataset(uri, access, check_records=False).sha256
+        except DatasetAccessError as error:
+            raise FailedPrecondition(f"{dataset}: {uri} {error.message}", reason=error.reason,
+                                     metadata={"dataset": dataset}) from None
+    return digests
+
+
+def _snapshot_datasets(session: Session, filing: pb.Filing, digests: Mapping[str, str]
+                       ) -> None:
     for i, use in enumerate(filing.datasets):
         row = session.get(DatasetRow, use.dataset.removeprefix("datasets/"))
         if row is None:
@@ -268,11 +314,10 @@ def _snapshot_datasets(ctx: RegistryContext, session: Session, filing: pb.Filing
                                      reason="DATASET_NOT_FOUND",
                                      metadata={"dataset": use.dataset})
         dataset = records.from_json(pb.Dataset, row.body)
-        try:
-            sha256, _count = dataset_digest(dataset_path(dataset.uri))
-        except OSError as error:
-            raise FailedPrecondition(f"{use.dataset}: cannot read {dataset.uri}: "
-                                     f"{error.strerror}", reason="DATASET_UNREADABLE") from None
+        sha256 = digests.get(use.dataset)
+        if sha256 is None:  # the filing's datasets changed after they were hashed
+            raise FailedPrecondition(f"{filing.name} changed during submission; retry",
+                                     reason="FILING_CHANGED")
         if sha256 != row.sha256:
             raise FailedPrecondition(f"{use.dataset} changed since it was registered "
                                      f"(sha256 {sha256[:12]}… vs {row.sha256[:12]}…)",
@@ -286,22 +331,19 @@ def _snapshot_datasets(ctx: RegistryContext, session: Session, filing: pb.Filing
         use.snapshot.CopyFrom(dataset)
 
 
-def dataset_path(uri: str) -> str:
-    return uri.removeprefix("file://")
-
-
-def submit(ctx: RegistryContext, actor: Actor, request: pb.SubmitFilingRequest) -> pb.Filing:
+def submit(ctx: RegistryContext, actor: Actor, request: pb.SubmitFilingRequest,
+           dataset_digests: Mapping[str, str] | None = None) -> pb.Filing:
+    """``dataset_digests``: ``hash_datasets`` of ``submission_datasets``, which the
+    servicer reads on its dataset-read threads; without them they are read here."""
+    if dataset_digests is None:
+        dataset_digests = hash_datasets(submission_datasets(ctx, actor, request),
+                                        ctx.settings.dataset_access)
     with ctx.db.read() as session:
         peek = load(session, request.name, lock=False)
-    violations = records.submission_violations(peek.filing)
-    if violations:
-        raise FailedPrecondition(
-            f"{request.name} is incomplete: {len(violations)} mandatory field(s) missing, "
-            f"first {violations[0].field} {violations[0].description}",
-            reason="FILING_INCOMPLETE", violations=violations,
-            metadata={"filing": request.name})
+    _submittable(peek, actor, request.etag)
     # Hash the artifacts before the transaction: MLflow may be slow or down, and a write
-    # transaction must not wait on it (nothing is stored if this fails).
+    # transaction must not wait on it (nothing is stored if this fails). The dataset
+    # files were hashed before it for the same reason.
     stored = ctx.store.stored_files(peek.filing.identity.model, peek.filing.identity.version)
     digests = stored.digests
     with ctx.write() as session:
@@ -321,7 +363,7 @@ def submit(ctx: RegistryContext, actor: Actor, request: pb.SubmitFilingRequest) 
             filing.technical_description.dependencies.extend(
                 pb.Dependency(name=name, version=version)
                 for name, version in stored.dependencies)
-        _snapshot_datasets(ctx, session, filing)
+        _snapshot_datasets(session, filing, dataset_digests)
         filing.evidence_sha256 = records.evidence_sha256(filing)
         filing.submit_time.CopyFrom(timestamp(ctx.clock()))
         transition(ctx, session, loaded, actor, Action.SUBMIT, details={

@@ -19,6 +19,7 @@ from registry import catalog, deployments, filings, identities, listing, validat
 from registry.authz import authorize
 from registry.callers import CallerAuthenticator
 from registry.context import CALLS, GOVERNANCE, Actor, RegistryContext
+from registry.dataset_reads import DatasetReads
 from registry.identities import RevocationList
 from registry.ledger import EventInput
 from zhijian import identity
@@ -72,12 +73,21 @@ def ledger_of(name: str, field: str = "name") -> str:
 class RegistryServicer:
     def __init__(self, ctx: RegistryContext, verifier: identity.TokenVerifier,
                  revocations: RevocationList, jobs: validation_jobs.ValidationJobs, *,
-                 assertions: AssertionVerifier) -> None:
+                 assertions: AssertionVerifier,
+                 dataset_reads: DatasetReads | None = None) -> None:
         self._ctx = ctx
         self._revocations = revocations
         self._callers = CallerAuthenticator(verifier, assertions,
                                             is_revoked=revocations.__contains__)
         self._jobs = jobs
+        self._dataset_reads = dataset_reads
+
+    @property
+    def _reads(self) -> DatasetReads:
+        # Made on first use: construction touches neither the context nor any thread.
+        if self._dataset_reads is None:
+            self._dataset_reads = DatasetReads(self._ctx.settings.dataset_read_workers)
+        return self._dataset_reads
 
     def _actor(self, method: str, call: Call) -> tuple[Actor, identity.Principal]:
         actor, principal, _ = self._caller(method, call)
@@ -95,6 +105,9 @@ class RegistryServicer:
     async def _run(self, method: str, call: Call,
                    fn: Callable[[Actor], T]) -> T:
         actor, _ = self._actor(method, call)
+        return await self._in_thread(method, actor, fn)
+
+    async def _in_thread(self, method: str, actor: Actor, fn: Callable[[Actor], T]) -> T:
         try:
             return await asyncio.to_thread(fn, actor)
         except IntegrityError:
@@ -129,8 +142,13 @@ class RegistryServicer:
                                lambda a: filings.update(self._ctx, a, request))
 
     async def SubmitFiling(self, request: pb.SubmitFilingRequest, call: Call) -> pb.Filing:
-        return await self._run("SubmitFiling", call,
-                               lambda a: filings.submit(self._ctx, a, request))
+        actor, _ = self._actor("SubmitFiling", call)
+        files = await self._in_thread("SubmitFiling", actor, lambda a: filings
+                                      .submission_datasets(self._ctx, a, request))
+        access = self._ctx.settings.dataset_access
+        digests = await self._reads.run(lambda: filings.hash_datasets(files, access))
+        return await self._in_thread("SubmitFiling", actor, lambda a: filings.submit(
+            self._ctx, a, request, digests))
 
     async def ValidateFiling(self, request: pb.ValidateFilingRequest,
                              call: Call) -> pb.ValidationRun:
@@ -183,8 +201,14 @@ class RegistryServicer:
 
     async def RegisterDataset(self, request: pb.RegisterDatasetRequest,
                               call: Call) -> pb.Dataset:
-        return await self._run("RegisterDataset", call,
-                               lambda a: catalog.register(self._ctx, a, request))
+        # Authorized before anything is read; a URI outside the roots is refused by
+        # prepare() without a file system call, the read itself has threads of its own.
+        actor, _ = self._actor("RegisterDataset", call)
+        access = self._ctx.settings.dataset_access
+        dataset_id, dataset = catalog.prepare(request, access)
+        scan = await self._reads.run(lambda: catalog.inspect(dataset.uri, access))
+        return await self._in_thread("RegisterDataset", actor, lambda a: catalog.store(
+            self._ctx, a, dataset_id, dataset, scan))
 
     async def GetDataset(self, request: pb.GetDatasetRequest, call: Call) -> pb.Dataset:
         return await self._run("GetDataset", call, lambda a: catalog.get(self._ctx,

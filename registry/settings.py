@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from registry.datasets import DEFAULT_MAX_BYTES, DatasetAccess
 from registry.db import database_url
-from zhijian.config import ConfigError, env_float, env_int, env_str, zhijian_home
+from zhijian.config import ConfigError, HomeLayout, env_float, env_int, env_str, zhijian_home
 from zhijian.identity import IdentitySettings
 from zhijian.types.v1 import ai_result_pb2 as types_pb
 
@@ -43,6 +45,14 @@ class RegistrySettings:
     sweep_interval_s: float
     reconcile_interval_s: float
     validation_timeout_s: float
+    # Defaults admit nothing: a registry configured without roots reads no dataset.
+    dataset_roots: tuple[Path, ...] = ()
+    dataset_max_bytes: int = DEFAULT_MAX_BYTES
+    dataset_read_workers: int = 2
+
+    @property
+    def dataset_access(self) -> DatasetAccess:
+        return DatasetAccess.of(self.dataset_roots, self.dataset_max_bytes)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RegistrySettings:
@@ -70,4 +80,36 @@ class RegistrySettings:
             sweep_interval_s=env_float("ZHIJIAN_REGISTRY_SWEEP_INTERVAL_S", 1.0, env),
             reconcile_interval_s=env_float("ZHIJIAN_REGISTRY_RECONCILE_INTERVAL_S", 10.0, env),
             validation_timeout_s=env_float("ZHIJIAN_VALIDATION_TIMEOUT_S", 900.0, env),
+            dataset_roots=dataset_roots(home, env),
+            dataset_max_bytes=positive("ZHIJIAN_DATASET_MAX_BYTES",
+                                       env_int("ZHIJIAN_DATASET_MAX_BYTES", DEFAULT_MAX_BYTES,
+                                               env)),
+            dataset_read_workers=positive("ZHIJIAN_DATASET_READ_WORKERS",
+                                          env_int("ZHIJIAN_DATASET_READ_WORKERS", 2, env)),
         )
+
+
+def default_dataset_roots(home: Path) -> tuple[Path, ...]:
+    """The datasets folder (where ``zhijian up`` writes the seed corpus's splits) and the
+    MLflow artifact store of the embedded platform."""
+    return home / "datasets", HomeLayout(home).mlflow_artifacts
+
+
+def dataset_roots(home: Path, env: Mapping[str, str] | None = None) -> tuple[Path, ...]:
+    """``ZHIJIAN_DATASET_ROOTS``: absolute folders separated by os.pathsep; set, it
+    replaces the defaults rather than adding to them."""
+    raw = env_str("ZHIJIAN_DATASET_ROOTS", "", env)
+    if not raw:
+        return default_dataset_roots(home)
+    roots = tuple(Path(entry.strip()) for entry in raw.split(os.pathsep) if entry.strip())
+    relative = [str(root) for root in roots if not root.is_absolute()]
+    if relative or not roots:
+        raise ConfigError(f"ZHIJIAN_DATASET_ROOTS must list absolute folders separated by "
+                          f"{os.pathsep!r}; not absolute: {', '.join(relative) or '(none)'}")
+    return roots
+
+
+def positive(name: str, value: int) -> int:
+    if value <= 0:
+        raise ConfigError(f"{name}={value} must be positive")
+    return value

@@ -72,7 +72,9 @@ def spec_dict(ctx: RegistryContext, filing: pb.Filing, run: pb.ValidationRun) ->
         "datasets": [{"name": use.dataset, "purpose": PURPOSES[use.purpose],
                       "uri": use.snapshot.uri, "sha256": use.snapshot.sha256}
                      for use in filing.datasets if use.purpose in PURPOSES],
-        "plan": plan_dict(filing.validation_plan), "limitations": list(run.limitations)}
+        "plan": plan_dict(filing.validation_plan), "limitations": list(run.limitations),
+        "dataset_roots": list(ctx.settings.dataset_access.roots),
+        "dataset_max_bytes": ctx.settings.dataset_max_bytes}
 
 
 def start(ctx: RegistryContext, actor: Actor, request: pb.ValidateFilingRequest

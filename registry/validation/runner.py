@@ -18,7 +18,15 @@ from typing import Any, Final
 
 import numpy as np
 
-from registry.datasets import DatasetError, parse_records, record_hash
+from registry.datasets import (
+    UNREADABLE,
+    DatasetAccess,
+    DatasetAccessError,
+    DatasetError,
+    parse_records,
+    read_dataset,
+    record_hash,
+)
 from registry.validation.judge import judge
 from registry.validation.perturb import CJK_CHAR, PERTURBATIONS
 from registry.validation.report import DatasetUse, report_json, report_markdown
@@ -62,6 +70,17 @@ class DatasetChangedError(RunnerError):
 
     reason = "DATASET_CHANGED"
     exit_code = 3
+
+
+class DatasetRefusedError(RunnerError):
+    """A dataset file the filing pinned may no longer be read: now outside the dataset
+    roots, not a regular file, or over the size limit."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -131,14 +150,17 @@ def _count_records(data: bytes) -> int:
     return sum(1 for line in data.split(b"\n") if line.strip())
 
 
-def load_dataset(dataset: DatasetSpec) -> LoadedDataset:
+def load_dataset(dataset: DatasetSpec, access: DatasetAccess) -> LoadedDataset:
     """The dataset's records, after checking the bytes read are the bytes filed (reading
     once, so the file cannot change between the check and the use)."""
     try:
-        data = dataset.path.read_bytes()
-    except OSError as error:
-        raise DatasetChangedError(f"{dataset.name}: dataset changed since submission: "
-                                  f"cannot read {dataset.path}: {error.strerror}") from None
+        data = read_dataset(dataset.uri, access)
+    except DatasetAccessError as error:
+        if error.reason == UNREADABLE:  # gone or unreadable since the filing pinned it
+            raise DatasetChangedError(f"{dataset.name}: dataset changed since submission: "
+                                      f"{dataset.uri} {error.message}") from None
+        raise DatasetRefusedError(f"{dataset.name}: {dataset.uri} {error.message}",
+                                  error.reason) from None
     actual = hashlib.sha256(data).hexdigest()
     if actual != dataset.sha256:
         raise DatasetChangedError(f"{dataset.name}: dataset changed since submission: sha256 "
@@ -374,7 +396,8 @@ def run_validation(spec: ValidationSpec) -> Measurements:
     with tempfile.TemporaryDirectory(prefix="zhijian-validation-") as folder:
         scratch = Path(folder)
         root = download_verified_model(spec, scratch)
-        datasets = [load_dataset(d) for d in spec.datasets]
+        access = spec.dataset_access
+        datasets = [load_dataset(d, access) for d in spec.datasets]
         # Loading unpickles code: only files that passed verification get this far, and a
         # changed dataset is refused before the (slow) load.
         model = mlflow.pyfunc.load_model(str(root))

@@ -14,9 +14,14 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
+from registry.datasets import (
+    DEFAULT_MAX_BYTES,
+    DatasetAccess,
+    DatasetAccessError,
+    dataset_file_path,
+)
 from registry.validation.perturb import PERTURBATIONS
 from zhijian.artifacts import ArtifactDigest
 
@@ -143,14 +148,8 @@ def _check_fraction(value: float, where: str, *, open_interval: bool = False) ->
 class DatasetSpec:
     name: str
     purpose: str
-    uri: str  # an absolute path or a file:// URI of a JSONL file
+    uri: str  # an absolute path or a file:// URI of a JSONL file, under a dataset root
     sha256: str
-
-    @property
-    def path(self) -> Path:
-        # Read the way the registry reads it when it registers the dataset (no
-        # percent-decoding), so both sides hash the same file.
-        return Path(self.uri.removeprefix("file://"))
 
     @classmethod
     def from_fields(cls, fields: _Fields) -> DatasetSpec:
@@ -159,8 +158,12 @@ class DatasetSpec:
             raise SpecError(f"{fields.name('purpose')}: must be one of {', '.join(PURPOSES)}, "
                             f"got {purpose!r}")
         dataset = cls(fields.text("name"), purpose, fields.text("uri"), fields.sha256("sha256"))
-        if not dataset.path.is_absolute():
-            raise SpecError(f"{fields.name('uri')}: must be an absolute path or file:// URI")
+        try:
+            # Read the way the registry reads it when it registers the dataset (no
+            # percent-decoding), so both sides hash the same file.
+            dataset_file_path(dataset.uri)
+        except DatasetAccessError as error:
+            raise SpecError(f"{fields.name('uri')}: {error.message}") from None
         return dataset
 
 
@@ -284,6 +287,14 @@ class ValidationSpec:
     datasets: tuple[DatasetSpec, ...]
     plan: Plan
     limitations: tuple[str, ...] = ()
+    # Where the registry allows dataset files to be read from; the runner reads them
+    # through the same checks (registry/datasets.py).
+    dataset_roots: tuple[str, ...] = ()
+    dataset_max_bytes: int = DEFAULT_MAX_BYTES
+
+    @property
+    def dataset_access(self) -> DatasetAccess:
+        return DatasetAccess.of(self.dataset_roots, self.dataset_max_bytes)
 
     @property
     def test_datasets(self) -> tuple[DatasetSpec, ...]:
@@ -308,10 +319,18 @@ class ValidationSpec:
         datasets = tuple(DatasetSpec.from_fields(f) for f in fields.objects("datasets"))
         if not any(d.purpose == "test" for d in datasets):
             raise SpecError("datasets: at least one dataset must have purpose 'test'")
+        roots = fields.texts("dataset_roots")
+        if not roots or not all(root.startswith("/") for root in roots):
+            raise SpecError("dataset_roots: must list the absolute folders datasets may be "
+                            "read from")
+        max_bytes = fields.integer("dataset_max_bytes", DEFAULT_MAX_BYTES)
+        if max_bytes <= 0:
+            raise SpecError("dataset_max_bytes: must be positive")
         return cls(fields.text("filing"), fields.text("filing_number"),
                    fields.text("run_name"), model, version, model_uri,
                    fields.text("tracking_uri"), fields.text("validator"), artifacts, datasets,
-                   Plan.from_fields(fields.child("plan")), fields.texts("limitations"))
+                   Plan.from_fields(fields.child("plan")), fields.texts("limitations"),
+                   roots, max_bytes)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

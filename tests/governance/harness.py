@@ -90,7 +90,7 @@ def settings_for(tmp: Path, database_url: str, tracking_uri: str) -> RegistrySet
         work_dir=tmp / "registry", network_domain=types_pb.NETWORK_DOMAIN_INTRANET,
         segment_size=50, calls_retention_s=183 * 86400, governance_retention_s=3650 * 86400,
         revalidation_warning_s=30 * 86400, sweep_interval_s=1.0, reconcile_interval_s=10.0,
-        validation_timeout_s=60.0)
+        validation_timeout_s=60.0, dataset_roots=(tmp,))
 
 
 @dataclass

@@ -118,6 +118,7 @@ def _spec(trained: Trained, run: str, datasets: list[dict[str, str]],
                  # Fewer resamples than the default keep the test quick.
                  "bootstrap_resamples": 200, "seed": 0},
         "limitations": ["Seed corpus written for the project; not real applications."],
+        "dataset_roots": [str(trained.root)],
     }
     spec.update(changes)
     return spec
@@ -264,3 +265,25 @@ def test_a_tampered_artifact_is_refused_before_loading(trained: Trained) -> None
     assert code == 3
     assert result["error"]["reason"] == "ARTIFACT_HASH_MISMATCH"
     assert "artifacts/classifier.pkl" in result["error"]["message"]
+
+
+@pytest.mark.timeout(240)  # the runner opening a FIFO the ordinary way would block
+def test_a_dataset_that_is_no_longer_a_regular_file_is_refused(trained: Trained) -> None:
+    fifo = trained.root / "swapped.jsonl"
+    os.mkfifo(fifo)
+    datasets = [_dataset("datasets/seed-test", "test", trained.test_path),
+                {"name": "datasets/seed-train", "purpose": "training", "uri": str(fifo),
+                 "sha256": _sha256(trained.train_path)}]
+    code, result, _ = _run(trained, _spec(trained, "r6", datasets), "r6")
+    assert code == 3
+    assert result["error"]["reason"] == "DATASET_NOT_REGULAR_FILE"
+    assert "datasets/seed-train" in result["error"]["message"]
+
+
+def test_a_dataset_outside_the_roots_is_refused(trained: Trained) -> None:
+    datasets = [_dataset("datasets/seed-test", "test", trained.test_path)]
+    code, result, _ = _run(trained, _spec(trained, "r7", datasets,
+                                          dataset_roots=[str(trained.root / "elsewhere")]),
+                           "r7")
+    assert code == 3
+    assert result["error"]["reason"] == "DATASET_URI_NOT_ALLOWED"

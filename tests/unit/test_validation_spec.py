@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from registry.datasets import DatasetAccess, dataset_file_path
 from registry.validation.spec import (
     Measurements,
     MetricResult,
@@ -42,6 +42,7 @@ def _spec() -> dict[str, Any]:
                  "latency_budget_p95_ms": 100.0, "confidence_level": 0.95,
                  "bootstrap_resamples": 1000, "seed": 0},
         "limitations": ["free text"],
+        "dataset_roots": ["/data"], "dataset_max_bytes": 1 << 20,
     }
 
 
@@ -56,7 +57,8 @@ def test_a_valid_spec_parses() -> None:
     assert spec.model_version == "zhijian-classify/1"
     assert [a.path for a in spec.artifacts] == ["MLmodel", "artifacts/classifier.pkl"]
     assert [d.name for d in spec.test_datasets] == ["datasets/test"]
-    assert spec.datasets[1].path == Path("/data/train set.jsonl")
+    assert dataset_file_path(spec.datasets[1].uri) == "/data/train set.jsonl"
+    assert spec.dataset_access == DatasetAccess(("/data",), 1 << 20)
     assert spec.plan.metrics[0].key == "macro_f1/product_category/all"
     assert spec.plan.robustness is not None and spec.plan.robustness.min_stability == 0.9
 
@@ -97,6 +99,11 @@ def test_the_plan_hash_changes_with_any_threshold() -> None:
     (["artifacts", 1, "path"], "../etc/passwd", "artifacts[1].path"),
     (["datasets", 0, "purpose"], "holdout", "datasets[0].purpose"),
     (["datasets", 1, "uri"], "relative/train.jsonl", "datasets[1].uri"),
+    (["datasets", 0, "uri"], "s3://bucket/test.jsonl", "datasets[0].uri"),
+    (["dataset_roots"], [], "dataset_roots"),
+    (["dataset_roots", 0], "data", "dataset_roots"),
+    (["dataset_max_bytes"], 0, "dataset_max_bytes"),
+    (["dataset_max_bytes"], "1MB", "dataset_max_bytes"),
     (["plan", "metrics", 0, "metric"], "auc", "plan.metrics[0].metric"),
     (["plan", "metrics", 0, "comparison"], ">", "plan.metrics[0].comparison"),
     (["plan", "metrics", 0, "threshold"], "high", "plan.metrics[0].threshold"),
