@@ -16,14 +16,14 @@ from registry.identities import RevocationList
 from registry.ledger import Ledger, LedgerKey
 from registry.model_store import ModelStore
 from registry.reconcile import run_duties
+from registry.request_checks import registry_service
 from registry.servicer import RegistryServicer
 from registry.settings import DEFAULT_GRPC_PORT, DEFAULT_METRICS_PORT, RegistrySettings
 from registry.validation_jobs import ValidationJobs
 from zhijian import identity
 from zhijian.assertion import AssertionVerifier
 from zhijian.config import ServerSettings
-from zhijian.registry.v1 import registry_service_pb2
-from zhijian.server import ServerHooks, Service, serve
+from zhijian.server import ServerHooks, serve
 
 log = logging.getLogger("zhijian.registry")
 REVOCATION_REFRESH_S = 2.0
@@ -81,9 +81,7 @@ async def main() -> None:
 
     servicer = RegistryServicer(ctx, verifier, revocations, jobs,
                                 assertions=AssertionVerifier.from_env())
-    await serve(server_settings,
-                [Service(registry_service_pb2.DESCRIPTOR.services_by_name["RegistryService"],
-                         servicer)],
+    await serve(server_settings, [registry_service(servicer)],
                 ServerHooks(on_start=on_start, on_stop=on_stop),
                 # The registry authenticates every caller itself (RegistryServicer._actor):
                 # platform components by their own token, people only through a gateway.

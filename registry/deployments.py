@@ -30,18 +30,23 @@ from zhijian.types.v1 import ai_result_pb2 as types_pb
 PREFIX = "deployments/"
 DOMAINS = frozenset({types_pb.NETWORK_DOMAIN_INTERNET, types_pb.NETWORK_DOMAIN_EXTRANET,
                      types_pb.NETWORK_DOMAIN_INTRANET})
+# What a deployment id (the registered model name) may be. Narrower than MLflow's own
+# rule, so that no name the caller makes up reaches MLflow to be refused there (which
+# would read as MLflow failing, not as the caller's mistake).
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 
 
-def _deployment_id(name: str) -> str:
+def _deployment_id(name: str, field: str = "name") -> str:
     deployment_id = name.removeprefix(PREFIX)
-    if not name.startswith(PREFIX) or not deployment_id:
-        raise invalid_field("name", f"must be 'deployments/{{model}}', got {name!r}",
+    if not name.startswith(PREFIX) or not MODEL_NAME.fullmatch(deployment_id):
+        raise invalid_field(field, f"must be 'deployments/{{model}}' with a registered model "
+                            f"name (letters, digits, '.', '_', '-'), got {name[:200]!r}",
                             reason="INVALID_RESOURCE_NAME")
     return deployment_id
 
 
-def _load(session: Session, name: str, *, lock: bool) -> DeploymentRow:
-    query = select(DeploymentRow).where(DeploymentRow.id == _deployment_id(name))
+def _load(session: Session, name: str, *, lock: bool, field: str = "name") -> DeploymentRow:
+    query = select(DeploymentRow).where(DeploymentRow.id == _deployment_id(name, field))
     if lock:
         query = query.with_for_update()
     row = session.scalars(query).one_or_none()
@@ -138,20 +143,22 @@ def _check_etag(row: DeploymentRow, etag: str) -> None:
         raise Aborted(f"{PREFIX}{row.id} changed since etag {etag}", reason="ETAG_MISMATCH")
 
 
-MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+def _mlflow_reachable(ctx: RegistryContext, name: str) -> None:
+    """Fail fast, before the write lock is taken, if MLflow (which the act will write to)
+    is down. The deployment is looked up first: acting on one that does not exist is
+    DEPLOYMENT_NOT_FOUND, whatever MLflow knows about a model of that name."""
+    with ctx.db.read() as session:
+        model = _load(session, name, lock=False).id
+    ctx.store.ping(model)
 
 
 def create(ctx: RegistryContext, actor: Actor,
            request: pb.CreateDeploymentRequest) -> pb.Deployment:
     model = request.deployment_id.strip()
-    if not MODEL_NAME.match(model):
+    if not MODEL_NAME.fullmatch(model):
         raise invalid_field("deployment_id", "must be the registered model name (letters, "
                             "digits, '.', '_', '-')", reason="DEPLOYMENT_ID_INVALID")
-    try:
-        ctx.store.ping(model)
-    except NotFound:
-        raise FailedPrecondition(f"MLflow has no registered model {model}",
-                                 reason="MODEL_NOT_REGISTERED") from None
+    ctx.store.ping(model)
     domains = _domains(list(request.deployment.network_domains), "deployment.network_domains")
     with ctx.write() as session:
         if session.get(DeploymentRow, model) is not None:
@@ -189,7 +196,7 @@ def update(ctx: RegistryContext, actor: Actor,
         raise invalid_field("update_mask", f"must name fields among {', '.join(sorted(allowed))}",
                             reason="FIELD_NOT_UPDATABLE")
     with ctx.write() as session:
-        row = _load(session, request.deployment.name, lock=True)
+        row = _load(session, request.deployment.name, lock=True, field="deployment.name")
         _check_etag(row, request.deployment.etag)
         if "network_domains" in paths:
             row.network_domains = json.dumps(_domains(
@@ -203,7 +210,7 @@ def update(ctx: RegistryContext, actor: Actor,
 
 def promote(ctx: RegistryContext, actor: Actor,
             request: pb.PromoteDeploymentRequest) -> pb.Deployment:
-    ctx.store.ping(_deployment_id(request.name))  # MLflow must be up: see _mlflow_reachable
+    _mlflow_reachable(ctx, request.name)
     with ctx.write() as session:
         row = _load(session, request.name, lock=True)
         _check_etag(row, request.etag)
@@ -240,7 +247,7 @@ def set_canary(ctx: RegistryContext, actor: Actor,
     if not clearing and weight == 0:
         raise invalid_field("weight_percent", "a canary needs a weight of 1-100 (0 with no "
                             "filing clears it)", reason="CANARY_WEIGHT_OUT_OF_RANGE")
-    ctx.store.ping(_deployment_id(request.name))
+    _mlflow_reachable(ctx, request.name)
     with ctx.write() as session:
         row = _load(session, request.name, lock=True)
         _check_etag(row, request.etag)
@@ -264,7 +271,7 @@ def rollback(ctx: RegistryContext, actor: Actor,
              request: pb.RollbackDeploymentRequest) -> pb.Deployment:
     if not request.reason.strip():
         raise invalid_field("reason", "a rollback needs a reason", reason="REASON_REQUIRED")
-    ctx.store.ping(_deployment_id(request.name))
+    _mlflow_reachable(ctx, request.name)
     with ctx.write() as session:
         row = _load(session, request.name, lock=True)
         _check_etag(row, request.etag)

@@ -13,8 +13,9 @@ from registry.context import Actor, RegistryContext
 from registry.filings import timestamp
 from registry.schema import RevocationRow, SigningKeyRow
 from zhijian import identity
-from zhijian.errors import PermissionDenied, invalid_field
+from zhijian.errors import InvalidArgument, PermissionDenied, invalid_field
 from zhijian.registry.v1 import registry_service_pb2 as pb
+from zhijian.request_validation import control_character_violation
 
 ED25519_PUBLIC_KEY_BYTES = 32
 
@@ -98,6 +99,13 @@ def revoke(ctx: RegistryContext, revocations: RevocationList, actor: Actor,
     jti = request.jti.strip()
     if not jti or len(jti) > 64:
         raise invalid_field("jti", "must be the token id to revoke", reason="JTI_REQUIRED")
+    # No token carries such an id and PostgreSQL cannot even look a NUL up: the caller's
+    # mistake, refused here as well as by the kernel's validator, since revoke() has
+    # callers that do not come through gRPC.
+    violation = control_character_violation("jti", jti)
+    if violation is not None:
+        raise InvalidArgument(f"jti: {violation.description}", reason=violation.reason,
+                              violations=[violation])
     if not request.reason.strip():
         raise invalid_field("reason", "a revocation needs a reason", reason="REASON_REQUIRED")
     with ctx.write() as session:

@@ -2,7 +2,8 @@
 protected aliases and ``zhijian.*`` tags, which only the registry writes.
 
 Every call is bounded and fails as ``UNAVAILABLE`` (reason ``MLFLOW_UNAVAILABLE``) when
-MLflow cannot be reached, so a write that needs MLflow fails before anything is stored.
+MLflow cannot be reached, so a write that needs MLflow fails before anything is stored; a
+value MLflow refuses is ``INVALID_ARGUMENT`` (``MLFLOW_INVALID_PARAMETER``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from zhijian.artifacts import ArtifactDigest, hash_tree
-from zhijian.errors import NotFound, Unavailable
+from zhijian.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 
 PROTECTED_ALIASES = ("production", "canary")
 TAG_PREFIX = "zhijian."
@@ -63,7 +64,9 @@ class ModelStore:
         self.tracking_uri = tracking_uri
         self._client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
-    def _call(self, what: str, fn: Callable[[], T]) -> T:
+    def _call(self, what: str, fn: Callable[[], T], *,
+              missing: str = "MODEL_VERSION_NOT_FOUND") -> T:
+        """``missing``: the reason when MLflow has no such thing, naming what is missing."""
         from mlflow.exceptions import MlflowException
 
         try:
@@ -71,8 +74,14 @@ class ModelStore:
                 return fn()
         except MlflowException as error:
             if error.error_code == "RESOURCE_DOES_NOT_EXIST":
-                raise NotFound(f"MLflow has no {what}", reason="MODEL_VERSION_NOT_FOUND",
+                raise NotFound(f"MLflow has no {what}", reason=missing,
                                metadata={"what": what}) from None
+            if error.error_code == "INVALID_PARAMETER_VALUE":
+                # MLflow answered: it refuses a value (a model name with ':' or '/'),
+                # which came from the caller; retrying cannot help, as UNAVAILABLE says.
+                raise InvalidArgument(f"MLflow refuses {what}: {error.message[:200]}",
+                                      reason="MLFLOW_INVALID_PARAMETER",
+                                      metadata={"what": what}) from None
             raise Unavailable(f"MLflow could not be used for {what}: {error.message[:200]}",
                               reason="MLFLOW_UNAVAILABLE") from None
         except (OSError, ConnectionError) as error:
@@ -94,8 +103,17 @@ class ModelStore:
         return self._call(f"model version {model}/{version}", describe)
 
     def ping(self, model: str) -> None:
-        """One cheap read: is MLflow up, and does it know the model?"""
-        self._call(f"registered model {model}", lambda: self._client.get_registered_model(model))
+        """One cheap read: is MLflow up, and does it know the model? A registered model
+        that is missing is the state of MLflow, not a resource the caller named:
+        FAILED_PRECONDITION."""
+        try:
+            self._call(f"registered model {model}",
+                       lambda: self._client.get_registered_model(model),
+                       missing="REGISTERED_MODEL_NOT_FOUND")
+        except NotFound:
+            raise FailedPrecondition(f"MLflow has no registered model {model}",
+                                     reason="MODEL_NOT_REGISTERED",
+                                     metadata={"model": model}) from None
 
     @contextlib.contextmanager
     def download(self, model: str, version: str) -> Iterator[Path]:
@@ -147,4 +165,5 @@ class ModelStore:
                 own = {k: v for k, v in (found.tags or {}).items() if k.startswith(TAG_PREFIX)}
                 tags[str(found.version)] = own
             return ModelState(aliases, tags)
-        return self._call(f"registered model {model}", read)
+        return self._call(f"registered model {model}", read,
+                          missing="REGISTERED_MODEL_NOT_FOUND")

@@ -14,8 +14,8 @@ from zhijian.errors import FieldViolation
 from zhijian.registry.v1 import registry_service_pb2 as pb
 from zhijian.types.v1 import ai_result_pb2 as types_pb
 
-ID_PATTERN = re.compile(r"^[a-z][a-z0-9-]{2,62}$")
-SUBJECT_PATTERN = re.compile(r"^(user|svc):[a-z0-9][a-z0-9._-]{0,62}$")
+ID_PATTERN = re.compile(r"^[a-z][a-z0-9-]{2,62}\Z")  # \Z: "$" lets a final newline in
+SUBJECT_PATTERN = re.compile(r"^(user|svc):[a-z0-9][a-z0-9._-]{0,62}\Z")
 
 
 def to_json(message: Message) -> str:

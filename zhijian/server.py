@@ -3,7 +3,9 @@
 A service hands over its servicer and the generated service descriptor; the bootstrap
 adds what every zhijian endpoint has: health checking and reflection, OpenTelemetry
 spans, Prometheus metrics, explicit message-size limits, a default deadline, request ids,
-error mapping to ``google.rpc.Status`` and a graceful stop on SIGTERM.
+requests checked against their proto contract before any handler
+(``zhijian.request_validation``), error mapping to ``google.rpc.Status`` and a graceful
+stop on SIGTERM.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import logging
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import grpc
@@ -31,6 +33,7 @@ from zhijian import metadata as md
 from zhijian.assertion import Assertion, AssertionVerifier, assertion_from_metadata
 from zhijian.config import ServerSettings
 from zhijian.errors import ZhijianError, internal_status, invalid_field
+from zhijian.request_validation import request_validator
 from zhijian.telemetry import setup_json_logging, setup_tracing, shutdown_tracing
 
 log = logging.getLogger("zhijian.server")
@@ -69,6 +72,7 @@ class Call:
 
 
 Handler = Callable[[Any, Call], Awaitable[Any]]
+Validator = Callable[[Any], None]
 
 
 class _Status(NamedTuple):
@@ -79,10 +83,18 @@ class _Status(NamedTuple):
 
 @dataclass
 class Service:
-    """A servicer object whose methods are named as in the proto service."""
+    """A servicer object whose methods are named as in the proto service.
+
+    Every request is checked against its descriptor before the handler runs
+    (``zhijian.request_validation``). ``checked_by_handler`` names, per method, the request
+    fields (dotted paths, e.g. ``records.caller``) whose presence and form the handler
+    checks itself with a more precise reason; ``refuse_nul_in_text`` is for a service whose
+    store cannot hold U+0000 in any text."""
 
     descriptor: pb_descriptor.ServiceDescriptor
     servicer: object
+    checked_by_handler: Mapping[str, Collection[str]] = field(default_factory=dict)
+    refuse_nul_in_text: bool = False
 
     @property
     def name(self) -> str:
@@ -112,7 +124,7 @@ def _check_assertion(call: Call, assertions: AssertionVerifier | None, service: 
 
 
 def _wrap(service: str, method: str, handler: Handler, default_deadline_s: float,
-          assertions: AssertionVerifier | None = None,
+          assertions: AssertionVerifier | None = None, validate: Validator | None = None,
           ) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
     async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
         started = time.perf_counter()
@@ -132,6 +144,8 @@ def _wrap(service: str, method: str, handler: Handler, default_deadline_s: float
                                     f"(for example a string field holds invalid UTF-8): "
                                     f"{request.error.__class__.__name__}",
                                     reason="MALFORMED_REQUEST")
+            if validate is not None:
+                validate(request)
             async with asyncio.timeout(budget):
                 response = await handler(request, call)
             context.set_trailing_metadata(tuple(call.trailers.items()))
@@ -166,7 +180,7 @@ def _wrap(service: str, method: str, handler: Handler, default_deadline_s: float
 
 
 def _wrap_stream(service: str, method: str, handler: Callable[[Any, Call], AsyncIterator[Any]],
-                 assertions: AssertionVerifier | None = None,
+                 assertions: AssertionVerifier | None = None, validate: Validator | None = None,
                  ) -> Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]:
     """Server streams (watches) live until the caller's deadline or cancellation: the
     default deadline of unary calls would cut every subscriber off."""
@@ -184,6 +198,8 @@ def _wrap_stream(service: str, method: str, handler: Callable[[Any, Call], Async
                 raise invalid_field("request", f"the request is not a valid {method} message: "
                                     f"{request.error.__class__.__name__}",
                                     reason="MALFORMED_REQUEST")
+            if validate is not None:
+                validate(request)
             async for response in handler(request, call):
                 yield response
         except ZhijianError as error:
@@ -212,20 +228,26 @@ def generic_handler(service: Service, default_deadline_s: float,
     """Method handlers built from the descriptor rather than the generated
     ``add_*_to_server``, so that deserialization failures stay ours to report."""
     handlers: dict[str, grpc.RpcMethodHandler] = {}
+    unknown = set(service.checked_by_handler) - set(service.descriptor.methods_by_name)
+    if unknown:
+        raise ValueError(f"{service.name} has no method {', '.join(sorted(unknown))}")
     for method in service.descriptor.methods:
         if method.client_streaming:
             raise NotImplementedError(f"{method.full_name}: client streaming is not supported")
         request_class = message_factory.GetMessageClass(method.input_type)
         handler = getattr(service.servicer, method.name)
+        validate = request_validator(
+            method, checked_by_handler=service.checked_by_handler.get(method.name, ()),
+            refuse_nul_in_text=service.refuse_nul_in_text)
         if method.server_streaming:
             handlers[method.name] = grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(service.name, method.name, handler, assertions),
+                _wrap_stream(service.name, method.name, handler, assertions, validate),
                 request_deserializer=_safe_deserializer(request_class),
                 response_serializer=lambda response: response.SerializeToString(),
             )
             continue
         handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-            _wrap(service.name, method.name, handler, default_deadline_s, assertions),
+            _wrap(service.name, method.name, handler, default_deadline_s, assertions, validate),
             request_deserializer=_safe_deserializer(request_class),
             response_serializer=lambda response: response.SerializeToString(),
         )

@@ -6,14 +6,14 @@ import asyncio
 import logging
 
 from services.classify.model_client import ModelServerClient
+from services.classify.request_checks import classify_service
 from services.classify.servicer import ClassifyServicer
 from services.classify.settings import DEFAULT_GRPC_PORT, DEFAULT_METRICS_PORT, ClassifySettings
 from zhijian.assertion import AssertionVerifier
-from zhijian.classify.v1 import classify_service_pb2
 from zhijian.config import HomeLayout, ServerSettings, zhijian_home
 from zhijian.errors import ZhijianError
 from zhijian.results import ResultStore
-from zhijian.server import ServerHooks, Service, serve
+from zhijian.server import ServerHooks, serve
 from zhijian.serving import (
     NETWORK_DOMAINS,
     DeploymentWatcher,
@@ -62,7 +62,7 @@ async def main() -> None:
 
     await serve(
         server_settings,
-        [Service(classify_service_pb2.DESCRIPTOR.services_by_name["ClassifyService"], servicer)],
+        [classify_service(servicer)],
         ServerHooks(on_start=on_start, on_stop=on_stop),
         # Only calls a gateway vouches for: who, through which domain, under which ceiling.
         assertions=AssertionVerifier.from_env(),
