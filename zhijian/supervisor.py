@@ -1,8 +1,13 @@
 """A small process supervisor for the embedded platform (``zhijian up``).
 
 Components start in order, each only after the one before it answers its readiness
-check; a component that dies is restarted with back-off up to its limit; stop goes in
-reverse order, SIGTERM first, SIGKILL after the grace period, so nothing is left behind.
+check; a component that dies is restarted with back-off. Its restart budget is a sliding
+window (at most ``max_restarts`` restarts within ``restart_window_s``), so a component
+that crashes now and then over weeks is never given up on, while one in a crash loop is.
+A critical component that exhausts its budget stops the platform; a non-critical one
+(the span sink: tracing only) is left down with a warning and the rest serves on,
+degraded. Stop goes in reverse order, SIGTERM first, SIGKILL after the grace period, so
+nothing is left behind.
 
 Components fork workers that leave the process group (BentoML's workers start sessions
 of their own), so the supervisor remembers every descendant it has seen: when a
@@ -19,6 +24,7 @@ import os
 import signal
 import socket
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -70,7 +76,14 @@ class ComponentSpec:
     # leftover process would answer the readiness check in its place.
     ports: tuple[int, ...] = ()
     ready_timeout_s: float = 120.0
+    # At most this many restarts within the window; one more crash exhausts the budget.
     max_restarts: int = 3
+    restart_window_s: float = 300.0
+    # A non-critical component that exhausts its budget is left down; the platform serves
+    # on without what it adds (``degraded`` says what that costs the operator).
+    critical: bool = True
+    degraded: str = ""
+    backoff_s: float = 2.0  # before the first restart within the window; doubles, up to 10 s
     stop_grace_s: float = 10.0
 
 
@@ -78,8 +91,9 @@ class ComponentSpec:
 class _Running:
     spec: ComponentSpec
     process: asyncio.subprocess.Process
-    restarts: int = 0
+    restarts: int = 0  # over its whole life, for status; the budget uses recent_restarts
     status: str = "starting"
+    recent_restarts: deque[float] = field(default_factory=deque)  # monotonic times
     # Descendants seen so far, keyed by pid with their start time (pids get reused).
     descendants: dict[int, float] = field(default_factory=dict)
 
@@ -88,6 +102,13 @@ class _Running:
             for child in psutil.Process(self.process.pid).children(recursive=True):
                 with contextlib.suppress(psutil.Error):
                     self.descendants[child.pid] = child.create_time()
+
+    def budget_left(self, now: float) -> int:
+        """Restarts still allowed now, forgetting those older than the window."""
+        window = self.spec.restart_window_s
+        while self.recent_restarts and now - self.recent_restarts[0] >= window:
+            self.recent_restarts.popleft()
+        return self.spec.max_restarts - len(self.recent_restarts)
 
     def kill_descendants(self) -> None:
         for pid, created in self.descendants.items():
@@ -168,33 +189,65 @@ class Supervisor:
             raise
 
     async def watch(self, stop: asyncio.Event) -> None:
-        """Restart components that die, until ``stop`` is set or one exhausts its restarts."""
+        """Restart components that die, until ``stop`` is set or a critical one exhausts
+        its restart budget (then raise ComponentFailed)."""
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=0.5)
             if stop.is_set():
                 return
             for running in list(self._running.values()):
+                if running.status == "down":
+                    continue  # given up on: non-critical, budget exhausted
                 code = running.process.returncode
                 if code is None:
                     running.remember_descendants()
                     continue
-                spec = running.spec
-                running.kill_descendants()
-                if running.restarts >= spec.max_restarts:
-                    running.status = "failed"
-                    self.write_state()
-                    raise ComponentFailed(spec.name, f"exited with code {code} and was restarted "
-                                          f"{running.restarts} times", self.log_file(spec.name))
-                running.restarts += 1
-                running.status = "restarting"
-                self.write_state()
-                self._on_event(f"{spec.name} exited with code {code}; restart {running.restarts}"
-                               f"/{spec.max_restarts}")
-                await asyncio.sleep(min(2 ** running.restarts, 10))
-                running.process = await self._spawn(spec)
+                await self._recover(running, f"exited with code {code}")
+
+    async def _recover(self, running: _Running, why: str) -> None:
+        """Restart a dead component within its budget; a restart that dies before it is
+        ready spends budget like any other crash."""
+        spec = running.spec
+        while True:
+            running.kill_descendants()
+            if running.budget_left(time.monotonic()) <= 0:
+                self._exhausted(running, why)
+                return
+            running.recent_restarts.append(time.monotonic())
+            running.restarts += 1
+            running.status = "restarting"
+            self.write_state()
+            self._on_event(f"{spec.name} {why}; restart {len(running.recent_restarts)}"
+                           f"/{spec.max_restarts} within {spec.restart_window_s:.0f}s")
+            await asyncio.sleep(min(spec.backoff_s * 2 ** (len(running.recent_restarts) - 1),
+                                    10))
+            running.process = await self._spawn(spec)
+            try:
                 await self._wait_ready(running)
-                self._on_event(f"{spec.name} serving again")
+            except ComponentFailed as failure:
+                running.remember_descendants()
+                await _terminate(running.process, spec.stop_grace_s)
+                why = str(failure).removeprefix(f"{spec.name}: ")
+                continue
+            self._on_event(f"{spec.name} serving again")
+            return
+
+    def _exhausted(self, running: _Running, why: str) -> None:
+        spec = running.spec
+        summary = (f"{why}; {len(running.recent_restarts)} restarts within "
+                   f"{spec.restart_window_s:.0f}s exhausted its budget")
+        if spec.critical:
+            running.status = "failed"
+            self.write_state()
+            raise ComponentFailed(spec.name, summary, self.log_file(spec.name))
+        running.status = "down"
+        self.write_state()
+        cost = f" ({spec.degraded})" if spec.degraded else ""
+        message = (f"WARNING: {spec.name} {summary}; left down{cost}; the platform serves on, "
+                   f"degraded (log: {self.log_file(spec.name)})")
+        log.warning(message)
+        self._on_event(message)
 
     async def stop(self) -> None:
         for name in reversed(list(self._running)):
@@ -219,7 +272,8 @@ class Supervisor:
             "updated_at": time.time(),
             "components": [
                 {"name": r.spec.name, "pid": r.process.pid, "endpoint": r.spec.endpoint,
-                 "status": r.status, "restarts": r.restarts,
+                 "status": r.status, "restarts": r.restarts, "critical": r.spec.critical,
+                 "degraded": r.spec.degraded,
                  "readiness": asdict(r.spec.readiness), "log": str(self.log_file(r.spec.name))}
                 for r in self._running.values()
             ],

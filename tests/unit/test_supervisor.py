@@ -138,3 +138,141 @@ def test_a_taken_port_fails_start_instead_of_trusting_a_stranger(tmp_path):
         with pytest.raises(ComponentFailed, match=f"port {port} is already in use"):
             asyncio.run(supervisor.start([taken]))
     assert not (tmp_path / "logs" / "late.log").exists()  # never spawned
+
+
+def server_pid(state_file, name: str) -> int:
+    state = read_state(state_file)
+    assert state is not None
+    return int(next(c["pid"] for c in state["components"] if c["name"] == name))
+
+
+def component_state(state_file, name: str) -> dict:
+    state = read_state(state_file)
+    assert state is not None
+    return next(c for c in state["components"] if c["name"] == name)
+
+
+async def until(condition, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+def test_restart_budget_is_a_sliding_window_not_a_lifetime(tmp_path):
+    """One restart allowed per 2 s: crashes further apart than that are restarted however
+    many there are; only a crash loop exhausts the budget."""
+    events: list[str] = []
+    state_file = tmp_path / "state.json"
+    supervisor = Supervisor(logs_dir=tmp_path / "logs", state_file=state_file,
+                            on_event=events.append)
+
+    async def scenario():
+        await supervisor.start([spec("flaky", tmp_path, max_restarts=1, restart_window_s=2.0,
+                                     backoff_s=0.1)])
+        stop = asyncio.Event()
+        watcher = asyncio.ensure_future(supervisor.watch(stop))
+        try:
+            for crash in range(1, 3):
+                await asyncio.sleep(2.1)  # the previous restart leaves the window
+                os.killpg(server_pid(state_file, "flaky"), signal.SIGKILL)
+                await until(lambda n=crash: events.count("flaky serving again") == n)
+                assert not watcher.done()
+            # A second crash within the window of the last restart exhausts the budget.
+            os.killpg(server_pid(state_file, "flaky"), signal.SIGKILL)
+            with pytest.raises(ComponentFailed, match="exhausted its budget"):
+                await asyncio.wait_for(watcher, timeout=10)
+        finally:
+            stop.set()
+            await supervisor.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_non_critical_component_out_of_budget_is_left_down_and_the_rest_serves(tmp_path):
+    events: list[str] = []
+    state_file = tmp_path / "state.json"
+    supervisor = Supervisor(logs_dir=tmp_path / "logs", state_file=state_file,
+                            on_event=events.append)
+
+    async def scenario():
+        await supervisor.start([
+            spec("sink", tmp_path, max_restarts=0, critical=False,
+                 degraded="tracing off: no spans are recorded"),
+            spec("core", tmp_path)])
+        stop = asyncio.Event()
+        watcher = asyncio.ensure_future(supervisor.watch(stop))
+        orphan = int((tmp_path / "sink.child").read_text())
+        os.killpg(server_pid(state_file, "sink"), signal.SIGKILL)
+        await until(lambda: component_state(state_file, "sink")["status"] == "down")
+        await asyncio.sleep(1.0)  # the watcher looks again: it must not restart or fail
+        assert not watcher.done()
+        assert component_state(state_file, "sink")["status"] == "down"
+        core = component_state(state_file, "core")
+        assert core["status"] == "serving"
+        assert await Readiness(**core["readiness"]).check()
+        assert_dies(orphan)
+        stop.set()
+        await watcher  # returns normally: the platform was never stopped
+        await supervisor.stop()
+
+    asyncio.run(scenario())
+    warning = next(e for e in events if e.startswith("WARNING: sink"))
+    assert "left down" in warning and "tracing off" in warning
+
+
+def test_a_critical_component_out_of_budget_stops_the_platform(tmp_path):
+    state_file = tmp_path / "state.json"
+    supervisor = Supervisor(logs_dir=tmp_path / "logs", state_file=state_file)
+
+    async def scenario():
+        await supervisor.start([spec("core", tmp_path, max_restarts=0)])
+        stop = asyncio.Event()
+        watcher = asyncio.ensure_future(supervisor.watch(stop))
+        os.killpg(server_pid(state_file, "core"), signal.SIGKILL)
+        try:
+            with pytest.raises(ComponentFailed, match="core: exited with code -9"):
+                await asyncio.wait_for(watcher, timeout=10)
+            assert component_state(state_file, "core")["status"] == "failed"
+        finally:
+            await supervisor.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_restart_that_never_gets_ready_spends_budget_instead_of_stopping(tmp_path):
+    """A non-critical component whose restarts keep failing is left down, however it
+    fails: dying at once or never answering."""
+    events: list[str] = []
+    state_file = tmp_path / "state.json"
+    supervisor = Supervisor(logs_dir=tmp_path / "logs", state_file=state_file,
+                            on_event=events.append)
+    marker = tmp_path / "started-once"
+    # Serves the first time; every later start exits before it is ready.
+    script = tmp_path / "once.py"
+    script.write_text(textwrap.dedent(f"""
+        import http.server, os, sys
+        if os.path.exists({str(marker)!r}):
+            sys.exit(5)
+        open({str(marker)!r}, "w").close()
+        http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])),
+                               http.server.SimpleHTTPRequestHandler).serve_forever()
+    """))
+    port = free_port()
+    once = ComponentSpec(name="once", argv=[sys.executable, str(script), str(port)],
+                         readiness=Readiness("http", f"http://127.0.0.1:{port}/"),
+                         endpoint="-", max_restarts=2, backoff_s=0.1, critical=False)
+
+    async def scenario():
+        await supervisor.start([once])
+        stop = asyncio.Event()
+        watcher = asyncio.ensure_future(supervisor.watch(stop))
+        os.killpg(server_pid(state_file, "once"), signal.SIGKILL)
+        await until(lambda: component_state(state_file, "once")["status"] == "down")
+        assert not watcher.done()
+        stop.set()
+        await watcher
+        await supervisor.stop()
+
+    asyncio.run(scenario())
+    assert any("exited with code 5 before it was ready" in e for e in events)

@@ -8,6 +8,7 @@ service. Ports come from ``ZHIJIAN_*_PORT``; state lives under
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from zhijian.config import (
     NETWORK_DOMAINS,
     HomeLayout,
     contain_environment,
+    env_float,
     env_int,
 )
 from zhijian.supervisor import ComponentSpec, Readiness
@@ -27,6 +29,9 @@ DEFAULT_MLFLOW_PORT = 5061
 # What `--domain` picks when not given: the platform's own operators sit on the
 # government intranet, where every operation is reachable.
 DEFAULT_DOMAIN = "intranet"
+# Restart budget of every component: at most this many restarts within the window.
+DEFAULT_RESTART_MAX = 3
+DEFAULT_RESTART_WINDOW_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -92,9 +97,18 @@ def platform_env(layout: HomeLayout, ports: StackPorts) -> dict[str, str]:
     }
 
 
+def with_restart_policy(specs: list[ComponentSpec],
+                        env: Mapping[str, str] | None = None) -> list[ComponentSpec]:
+    """``ZHIJIAN_RESTART_MAX`` restarts within ``ZHIJIAN_RESTART_WINDOW_S`` seconds."""
+    limit = env_int("ZHIJIAN_RESTART_MAX", DEFAULT_RESTART_MAX, env)
+    window = env_float("ZHIJIAN_RESTART_WINDOW_S", DEFAULT_RESTART_WINDOW_S, env)
+    return [dataclasses.replace(spec, max_restarts=limit, restart_window_s=window)
+            for spec in specs]
+
+
 def infrastructure(layout: HomeLayout, ports: StackPorts) -> list[ComponentSpec]:
     python = sys.executable
-    return [
+    return with_restart_policy([
         ComponentSpec(
             name="span-sink",
             argv=[python, "-m", "zhijian.span_sink", "--address",
@@ -102,7 +116,10 @@ def infrastructure(layout: HomeLayout, ports: StackPorts) -> list[ComponentSpec]
             readiness=Readiness("grpc", f"{DEFAULT_HOST}:{ports.sink}"),
             endpoint=f"{DEFAULT_HOST}:{ports.sink} (OTLP/gRPC)",
             ports=(ports.sink,),
-            ready_timeout_s=30),
+            ready_timeout_s=30,
+            # Spans are diagnostics: losing them must not take the regulator's calls down.
+            critical=False,
+            degraded="tracing off: no spans are recorded"),
         ComponentSpec(
             name="mlflow",
             argv=[os.path.join(os.path.dirname(python), "mlflow"), "server",
@@ -115,12 +132,12 @@ def infrastructure(layout: HomeLayout, ports: StackPorts) -> list[ComponentSpec]
             endpoint=f"http://{DEFAULT_HOST}:{ports.mlflow}",
             ports=(ports.mlflow,),
             ready_timeout_s=90),
-    ]
+    ])
 
 
 def registry_component(ports: StackPorts) -> ComponentSpec:
     target = f"{DEFAULT_HOST}:{ports.registry_grpc}"
-    return ComponentSpec(
+    [spec] = with_restart_policy([ComponentSpec(
         name="registry",
         argv=[sys.executable, "-m", "registry"],
         env={"ZHIJIAN_REGISTRY_GRPC_PORT": str(ports.registry_grpc),
@@ -130,7 +147,8 @@ def registry_component(ports: StackPorts) -> ComponentSpec:
         endpoint=f"{target} (gRPC; metrics "
                  f"http://{DEFAULT_HOST}:{ports.registry_metrics}/metrics)",
         ports=(ports.registry_grpc, ports.registry_metrics),
-        ready_timeout_s=90)
+        ready_timeout_s=90)])
+    return spec
 
 
 def gateway_components(layout: HomeLayout, ports: StackPorts) -> list[ComponentSpec]:
@@ -152,23 +170,33 @@ def gateway_components(layout: HomeLayout, ports: StackPorts) -> list[ComponentS
                  "ZHIJIAN_GATEWAY_METRICS_PORT": str(ports.gateway_metrics[domain]),
                  "ZHIJIAN_GATEWAY_ROUTES": routes,
                  "ZHIJIAN_IDENTITY_TOKEN_FILE": token_file(layout, name),
+                 "ZHIJIAN_GATEWAY_ASSERTION_KEY": assertion_key_file(domain),
                  "OTEL_SERVICE_NAME": f"zhijian-{name}"},
             readiness=Readiness("grpc", target),
             endpoint=f"{target} (gRPC; metrics "
                      f"http://{DEFAULT_HOST}:{ports.gateway_metrics[domain]}/metrics)",
             ports=(ports.gateways[domain], ports.gateway_metrics[domain]),
             ready_timeout_s=60))
-    return specs
+    return with_restart_policy(specs)
 
 
 def token_file(layout: HomeLayout, component: str) -> str:
     return str(layout.run_dir / "tokens" / f"{component}.jwt")
 
 
+def assertion_key_file(domain: str) -> str:
+    """The one private assertion key a domain's gateway is given: with another domain's,
+    a compromised gateway could vouch for that domain's callers."""
+    from zhijian.assertion import assertion_key_path
+    from zhijian.identity import IdentitySettings
+
+    return str(assertion_key_path(IdentitySettings.from_env().keys_dir, domain))
+
+
 def classify_components(layout: HomeLayout, ports: StackPorts) -> list[ComponentSpec]:
     python = sys.executable
     model_server_url = f"http://{DEFAULT_HOST}:{ports.classify_model_server}"
-    return [
+    return with_restart_policy([
         ComponentSpec(
             name="classify-model-server",
             argv=[os.path.join(os.path.dirname(python), "bentoml"), "serve",
@@ -193,4 +221,4 @@ def classify_components(layout: HomeLayout, ports: StackPorts) -> list[Component
                      f"http://{DEFAULT_HOST}:{ports.classify_metrics}/metrics)",
             ports=(ports.classify_grpc, ports.classify_metrics),
             ready_timeout_s=150),
-    ]
+    ])

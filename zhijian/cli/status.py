@@ -1,4 +1,13 @@
-"""``zhijian status``: probe every component the supervisor started."""
+"""``zhijian status``: probe every component the supervisor started.
+
+Exit codes, so that scripts and monitors can tell conditions apart (when several hold,
+the first in this list wins):
+
+- 0: every component serves;
+- 1: not running, still starting or stopping, or a critical component is not serving;
+- 4: degraded: every critical component serves, a non-critical one (the span sink) was
+  left down after exhausting its restart budget.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +19,39 @@ from zhijian.cli.output import Output
 from zhijian.config import HomeLayout, zhijian_home
 from zhijian.supervisor import Readiness, pid_alive, read_state
 
+EXIT_HEALTHY = 0
+EXIT_DOWN = 1
+EXIT_DEGRADED = 4
+
 
 async def probe(components: list[dict[str, Any]]) -> list[bool]:
     checks = [Readiness(**c["readiness"]).check(timeout_s=2.0) for c in components]
     return list(await asyncio.gather(*checks))
+
+
+def component_rows(components: list[dict[str, Any]], serving: list[bool]
+                   ) -> list[dict[str, Any]]:
+    return [{"name": c["name"], "serving": ok, "endpoint": c["endpoint"], "pid": c["pid"],
+             "restarts": c["restarts"], "status": c.get("status", ""),
+             # State files of an older `up` carry no criticality: every component was.
+             "critical": c.get("critical", True), "degraded": c.get("degraded", "")}
+            for c, ok in zip(components, serving, strict=True)]
+
+
+def component_label(row: dict[str, Any]) -> str:
+    if row["serving"]:
+        return "serving"
+    if row["status"] == "down" and not row["critical"]:
+        return "DOWN, left down" + (f" ({row['degraded']})" if row["degraded"] else "")
+    return "NOT SERVING"
+
+
+def exit_code(phase: str, rows: list[dict[str, Any]]) -> int:
+    if phase != "running" or not rows or not all(r["serving"] for r in rows if r["critical"]):
+        return EXIT_DOWN
+    if not all(r["serving"] for r in rows):
+        return EXIT_DEGRADED
+    return EXIT_HEALTHY
 
 
 def cmd_status(args: argparse.Namespace, out: Output) -> int:
@@ -22,17 +60,16 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
     if state is None or not pid_alive(int(state["supervisor_pid"])):
         out.result({"running": False, "home": str(layout.root), "components": []},
                    f"not running (no live supervisor under {layout.root}); start with `make run`")
-        return 1
+        return EXIT_DOWN
     components = state["components"]
-    serving = asyncio.run(probe(components))
-    rows = [{"name": c["name"], "serving": ok, "endpoint": c["endpoint"], "pid": c["pid"],
-             "restarts": c["restarts"]} for c, ok in zip(components, serving, strict=True)]
+    rows = component_rows(components, asyncio.run(probe(components)))
     phase = state.get("phase", "starting")
-    healthy = phase == "running" and bool(rows) and all(serving)
+    code = exit_code(phase, rows)
+    headline = f"platform {phase}" + (", DEGRADED" if code == EXIT_DEGRADED else "")
     text = "\n".join(
-        [f"platform {phase}", f"{'component':<24}{'state':<13}endpoint"]
-        + [f"{r['name']:<24}{'serving' if r['serving'] else 'NOT SERVING':<13}{r['endpoint']}"
-           for r in rows])
-    out.result({"running": True, "phase": phase, "healthy": healthy, "home": str(layout.root),
-                "components": rows}, text)
-    return 0 if healthy else 1
+        [headline, f"{'component':<24}{'state':<13}endpoint"]
+        + [f"{r['name']:<24}{component_label(r):<13}{r['endpoint']}" for r in rows])
+    out.result({"running": True, "phase": phase, "healthy": code == EXIT_HEALTHY,
+                "degraded": code == EXIT_DEGRADED, "exit_code": code,
+                "home": str(layout.root), "components": rows}, text)
+    return code
