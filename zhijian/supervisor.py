@@ -12,6 +12,12 @@ nothing is left behind.
 Components fork workers that leave the process group (BentoML's workers start sessions
 of their own), so the supervisor remembers every descendant it has seen: when a
 component dies, its orphaned workers would otherwise keep the port and serve on.
+
+The supervisor itself may die without a chance to stop anything (SIGKILL, OOM killer),
+so it keeps a pid file beside its state (``run/pids.json``): every component's process
+group and every descendant, each with its start time. ``zhijian down`` stops what that
+file names and ``zhijian up`` refuses to start over it; the start time makes sure a pid
+the kernel has since given to a stranger is never signalled.
 """
 
 from __future__ import annotations
@@ -94,14 +100,25 @@ class _Running:
     restarts: int = 0  # over its whole life, for status; the budget uses recent_restarts
     status: str = "starting"
     recent_restarts: deque[float] = field(default_factory=deque)  # monotonic times
+    created: float = 0.0  # start time of ``process`` (psutil's), to recognise it later
     # Descendants seen so far, keyed by pid with their start time (pids get reused).
     descendants: dict[int, float] = field(default_factory=dict)
 
-    def remember_descendants(self) -> None:
+    def remember_descendants(self) -> bool:
+        """Record descendants not seen before; whether there were any."""
+        before = len(self.descendants)
         with contextlib.suppress(psutil.Error):
             for child in psutil.Process(self.process.pid).children(recursive=True):
                 with contextlib.suppress(psutil.Error):
-                    self.descendants[child.pid] = child.create_time()
+                    self.descendants.setdefault(child.pid, child.create_time())
+        return len(self.descendants) != before
+
+    def record(self) -> dict[str, Any]:
+        return {"name": self.spec.name, "pid": self.process.pid,
+                # Its own session (start_new_session), so the group id is its pid.
+                "pgid": self.process.pid, "create_time": self.created,
+                "descendants": [{"pid": pid, "create_time": created}
+                                for pid, created in self.descendants.items()]}
 
     def budget_left(self, now: float) -> int:
         """Restarts still allowed now, forgetting those older than the window."""
@@ -131,6 +148,7 @@ class Supervisor:
                  on_event: Callable[[str], None] = lambda _message: None) -> None:
         self._logs_dir = logs_dir
         self._state_file = state_file
+        self._pid_file = pid_file_beside(state_file)
         self._running: dict[str, _Running] = {}
         # "starting" until the caller has started everything it means to; status readers
         # must not call a half-started platform healthy.
@@ -149,6 +167,13 @@ class Supervisor:
                 start_new_session=True,  # own process group: stop reaches its children
             )
 
+    def _started(self, running: _Running, process: asyncio.subprocess.Process) -> None:
+        """Record a new process at once: an ``up`` killed a moment later must not leave it
+        unnamed in the pid file."""
+        running.process = process
+        running.created = _create_time(process.pid)
+        self.write_state()
+
     async def _wait_ready(self, running: _Running) -> None:
         spec = running.spec
         deadline = time.monotonic() + spec.ready_timeout_s
@@ -156,6 +181,8 @@ class Supervisor:
             if running.process.returncode is not None:
                 raise ComponentFailed(spec.name, f"exited with code {running.process.returncode} "
                                       "before it was ready", self.log_file(spec.name))
+            if running.remember_descendants():
+                self.write_pids()
             if await spec.readiness.check():
                 running.remember_descendants()
                 running.status = "serving"
@@ -178,9 +205,10 @@ class Supervisor:
                             self.log_file(spec.name))
                 self._on_event(f"starting {spec.name} …")
                 started = time.monotonic()
-                running = _Running(spec, await self._spawn(spec))
+                process = await self._spawn(spec)
+                running = _Running(spec, process)
                 self._running[spec.name] = running
-                self.write_state()
+                self._started(running, process)
                 await self._wait_ready(running)
                 self._on_event(f"{spec.name} serving on {spec.endpoint} "
                                f"({time.monotonic() - started:.1f}s)")
@@ -201,7 +229,8 @@ class Supervisor:
                     continue  # given up on: non-critical, budget exhausted
                 code = running.process.returncode
                 if code is None:
-                    running.remember_descendants()
+                    if running.remember_descendants():
+                        self.write_pids()
                     continue
                 await self._recover(running, f"exited with code {code}")
 
@@ -222,7 +251,7 @@ class Supervisor:
                            f"/{spec.max_restarts} within {spec.restart_window_s:.0f}s")
             await asyncio.sleep(min(spec.backoff_s * 2 ** (len(running.recent_restarts) - 1),
                                     10))
-            running.process = await self._spawn(spec)
+            self._started(running, await self._spawn(spec))
             try:
                 await self._wait_ready(running)
             except ComponentFailed as failure:
@@ -258,8 +287,9 @@ class Supervisor:
             running.status = "stopped"
             self._on_event(f"stopped {name}")
         self._running.clear()
-        with contextlib.suppress(FileNotFoundError):
-            self._state_file.unlink()
+        for done in (self._state_file, self._pid_file):
+            with contextlib.suppress(FileNotFoundError):
+                done.unlink()
 
     def set_phase(self, phase: str) -> None:
         self.phase = phase
@@ -278,10 +308,32 @@ class Supervisor:
                 for r in self._running.values()
             ],
         }
-        self._state_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2))
-        tmp.replace(self._state_file)  # readers never see half a file
+        _write_atomically(self._state_file, state)
+        self.write_pids()
+
+    def write_pids(self) -> None:
+        _write_atomically(self._pid_file, {
+            "supervisor": {"pid": os.getpid(), "create_time": _create_time(os.getpid())},
+            "components": [r.record() for r in self._running.values()],
+        })
+
+
+def _write_atomically(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)  # readers never see half a file
+
+
+def pid_file_beside(state_file: Path) -> Path:
+    return state_file.with_name("pids.json")
+
+
+def _create_time(pid: int) -> float:
+    try:
+        return float(psutil.Process(pid).create_time())
+    except psutil.Error:
+        return 0.0
 
 
 async def _terminate(process: asyncio.subprocess.Process, grace_s: float) -> None:

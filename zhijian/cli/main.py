@@ -25,9 +25,15 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="start the embedded platform in the foreground")
     _add_json(up)
 
-    status = commands.add_parser("status", help="health of every component; non-zero "
-                                 "exit while any is not serving")
+    status = commands.add_parser("status", help="health of every component; exit 1 while a "
+                                 "critical one is not serving, 4 while degraded")
     _add_json(status)
+
+    down = commands.add_parser("down", help="stop the platform under $ZHIJIAN_HOME, also one "
+                               "whose `zhijian up` was killed")
+    down.add_argument("--grace", type=float, default=10.0,
+                      help="seconds between SIGTERM and SIGKILL (default 10)")
+    _add_json(down)
 
     classify = commands.add_parser("classify", help="classify a product text")
     classify.add_argument("text")
@@ -102,6 +108,9 @@ def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace, Output],
     if args.command == "status":
         from zhijian.cli.status import cmd_status
         return cmd_status
+    if args.command == "down":
+        from zhijian.cli.down import cmd_down
+        return cmd_down
     if args.command == "classify":
         from zhijian.cli.classify import cmd_classify
         return cmd_classify

@@ -17,7 +17,8 @@ from typing import Any
 
 from zhijian.cli.output import Output
 from zhijian.config import HomeLayout, zhijian_home
-from zhijian.supervisor import Readiness, pid_alive, read_state
+from zhijian.leftovers import describe, find_leftovers, read_pids
+from zhijian.supervisor import Readiness, pid_alive, pid_file_beside, read_state
 
 EXIT_HEALTHY = 0
 EXIT_DOWN = 1
@@ -58,6 +59,15 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
     layout = HomeLayout(zhijian_home())
     state = read_state(layout.state_file)
     if state is None or not pid_alive(int(state["supervisor_pid"])):
+        leftovers = find_leftovers(read_pids(pid_file_beside(layout.state_file)))
+        if leftovers:
+            out.result({"running": False, "home": str(layout.root), "components": [],
+                        "unsupervised": [{"component": left.component, "pid": left.pid}
+                                         for left in leftovers]},
+                       f"zhijian up under {layout.root} is gone, but its components still "
+                       f"run unsupervised: {describe(leftovers)}; stop them with "
+                       "`zhijian down`")
+            return EXIT_DOWN
         out.result({"running": False, "home": str(layout.root), "components": []},
                    f"not running (no live supervisor under {layout.root}); start with `make run`")
         return EXIT_DOWN

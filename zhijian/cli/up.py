@@ -23,7 +23,8 @@ from zhijian.cli.stack import (
     registry_component,
 )
 from zhijian.config import NETWORK_DOMAINS, HomeLayout, zhijian_home
-from zhijian.supervisor import ComponentFailed, Supervisor
+from zhijian.leftovers import describe, find_leftovers, read_pids
+from zhijian.supervisor import ComponentFailed, Supervisor, pid_file_beside
 
 
 @contextlib.contextmanager
@@ -213,4 +214,17 @@ def cmd_up(args: argparse.Namespace, out: Output) -> int:
             out.error(f"the platform under {layout.root} is already running (pid {holder}); "
                       "stop it first or set ZHIJIAN_HOME to another folder")
             return 1
+        # Holding the lock proves no `up` runs here; components an earlier one left behind
+        # (it was killed) would hold the ports, or answer readiness checks in its place.
+        pid_file = pid_file_beside(layout.state_file)
+        leftovers = find_leftovers(read_pids(pid_file))
+        if leftovers:
+            out.error(f"an earlier `zhijian up` under {layout.root} was stopped without "
+                      f"stopping its components, which still run: {describe(leftovers)}; "
+                      "stop them with `zhijian down`",
+                      pids=[left.pid for left in leftovers])
+            return 1
+        for stale in (pid_file, layout.state_file):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
         return asyncio.run(run_platform(layout, ports, out))
