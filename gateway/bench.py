@@ -479,7 +479,8 @@ async def run(options: Options, workdir: Path) -> Results:
     keys = home / "keys"
     identity = IdentitySettings.from_env({"ZHIJIAN_HOME": str(home)})
     issuer = IssuerKey.load_or_create(keys)
-    signer = AssertionSigner.load_or_create(keys, issuer="svc:bench")
+    # The benchmarked gateway is the intranet one: its key is the one direct calls use.
+    signer = AssertionSigner.load_or_create(keys, issuer="svc:bench", domain="intranet")
 
     def token(subject: str, roles: list[str], clearance: str) -> str:
         return issue_token(issuer, subject=subject, roles=roles, clearance=clearance,

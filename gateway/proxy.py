@@ -83,7 +83,7 @@ BACKEND_REJECTED_ASSERTION: Final = "BACKEND_REJECTED_ASSERTION"
 # The reason on a server stream's first record (see _record_opening).
 STREAM_OPENED: Final = "STREAM_OPENED"
 _ASSERTION_REFUSALS: Final = frozenset({"ASSERTION_MISSING", "ASSERTION_INVALID",
-                                        "ASSERTION_REQUIRED"})
+                                        "ASSERTION_DOMAIN_MISMATCH", "ASSERTION_REQUIRED"})
 
 _REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _STATUS_DETAILS: Final = "grpc-status-details-bin"
@@ -223,6 +223,9 @@ class GatewayProxy(grpc.GenericRpcHandler):
                  tracer: trace.Tracer | None = None) -> None:
         if domain not in NETWORK_DOMAINS:
             raise ValueError(f"unknown network domain {domain!r}")
+        if signer.domain != domain:
+            raise ValueError(f"the {domain} gateway needs the {domain} assertion key, not "
+                             f"the {signer.domain} one")
         self.domain = domain
         self._domain_value = NETWORK_DOMAINS[domain]
         self._routes = dict(routes)

@@ -76,6 +76,17 @@ def create_server(proxy: GatewayProxy, *, address: str, max_message_bytes: int,
     return server, health, port
 
 
+def assertion_signer(settings: GatewaySettings) -> AssertionSigner:
+    """The signer of this gateway's domain, from its own key only. A key file named
+    explicitly must exist and be published for the domain: a typo must not mint a fresh
+    key, nor another domain's file be published as this one's."""
+    if settings.assertion_key is not None:
+        return AssertionSigner.load(settings.keys_dir, domain=settings.domain,
+                                    issuer=settings.identity, key_file=settings.assertion_key)
+    return AssertionSigner.load_or_create(settings.keys_dir, issuer=settings.identity,
+                                          domain=settings.domain)
+
+
 class Gateway:
     """The parts of a gateway process, started and stopped in order."""
 
@@ -128,7 +139,7 @@ class Gateway:
                                                       is_revoked=revocations.is_revoked),
             authorizer=authorizer,
             limiter=RateLimiter(settings.rate_per_s, settings.burst),
-            signer=AssertionSigner.load_or_create(settings.keys_dir, issuer=settings.identity),
+            signer=assertion_signer(settings),
             recorder=recorder,
             options=ProxyOptions(max_message_bytes=settings.max_message_bytes,
                                  default_deadline_s=settings.default_deadline_s,

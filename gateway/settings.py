@@ -54,8 +54,11 @@ class GatewaySettings:
     default_deadline_s: float
     retries: int
     tls: TlsSettings | None
-    # Where tokens are verified from (issuer JWKS) and the assertion key lives.
+    # Where tokens are verified from (issuer JWKS) and assertion keys are published.
     identity_settings: IdentitySettings
+    # This domain's private assertion key, the only one the gateway is given; None: the
+    # domain's file in the keys directory, created there if missing (a gateway alone).
+    assertion_key: Path | None
     otlp_endpoint: str | None
     service_name: str
     log_level: str
@@ -112,6 +115,7 @@ class GatewaySettings:
             retries=_retries(env),
             tls=_tls(env),
             identity_settings=IdentitySettings.from_env(env),
+            assertion_key=_optional_path("ZHIJIAN_GATEWAY_ASSERTION_KEY", env),
             otlp_endpoint=env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "", env) or None,
             service_name=env_str("OTEL_SERVICE_NAME", f"zhijian-gateway-{domain}", env),
             log_level=env_str("ZHIJIAN_LOG_LEVEL", "INFO", env).upper(),
@@ -155,6 +159,11 @@ def _positive(name: str, default: float, env: Mapping[str, str] | None) -> float
     if value <= 0:
         raise ConfigError(f"{name}={value} must be positive")
     return value
+
+
+def _optional_path(name: str, env: Mapping[str, str] | None) -> Path | None:
+    value = env_str(name, "", env)
+    return Path(value) if value else None
 
 
 def _retries(env: Mapping[str, str] | None) -> int:

@@ -10,18 +10,24 @@ no call without a valid one, so reaching them around the gateway gets nothing.
 
 The format is deliberately small, not a JWT: ``<payload>.<signature>``, both base64url,
 the payload compact JSON naming its key id, the signature Ed25519 over the payload text.
-Gateways hold the private key (``keys/assertion.pem``); whoever verifies reads only the
-public keys published beside it (``keys/assertion.jwks.json``), which may hold several so
-that a key rotates without a restart.
+
+Each network domain has a key of its own (``keys/assertion-<domain>.pem``), and each
+gateway is given only its own domain's: a compromised internet gateway must not be able to
+vouch for an intranet caller. Whoever verifies reads only the public keys, published per
+domain (``keys/assertion-<domain>.jwks.json``, several per file so that a key rotates
+without a restart), and refuses an assertion whose claimed domain is not the one its key
+was published for (``ASSERTION_DOMAIN_MISMATCH``).
 
 Tests and benchmarks that call a service directly mint an assertion with
-:func:`assertion_metadata`; there is no flag that switches the check off.
+:func:`assertion_metadata`, holding the key of the one domain they act for; there is no
+flag that switches the check off.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -37,8 +43,12 @@ from zhijian import metadata as md
 from zhijian.errors import Unauthenticated
 from zhijian.files import write_file
 
-ASSERTION_PEM: Final = "assertion.pem"
-ASSERTION_JWKS: Final = "assertion.jwks.json"
+log = logging.getLogger("zhijian.assertion")
+
+ASSERTION_KEY_PREFIX: Final = "assertion-"
+# What one key for every domain was published as, before keys were per domain. Never
+# read for verification: an assertion signed by it is refused as of an unknown key.
+LEGACY_ASSERTION_FILES: Final = ("assertion.pem", "assertion.jwks.json")
 DEFAULT_TTL_S: Final = 30
 # Clock skew between a gateway and a service on another host.
 LEEWAY_S: Final = 2.0
@@ -50,9 +60,28 @@ DOMAIN_CEILINGS: Final[Mapping[str, str]] = {"internet": "L1", "extranet": "L3",
 
 REASON_MISSING: Final = "ASSERTION_MISSING"
 REASON_INVALID: Final = "ASSERTION_INVALID"
+REASON_DOMAIN_MISMATCH: Final = "ASSERTION_DOMAIN_MISMATCH"
 MISSING_MESSAGE: Final = "this endpoint serves platform traffic only: call it through a gateway"
 INVALID_MESSAGE: Final = "invalid caller assertion"
+DOMAIN_MISMATCH_MESSAGE: Final = ("caller assertion claims a network domain its key was not "
+                                  "issued for")
 KEY_RELOAD_INTERVAL_S: Final = 5.0
+
+
+def _check_domain(domain: str) -> str:
+    if domain not in DOMAIN_CEILINGS:
+        raise identity.IdentityError(f"unknown network domain {domain!r}")
+    return domain
+
+
+def assertion_key_path(keys_dir: Path, domain: str) -> Path:
+    """Where a domain's private assertion key lives; its gateway is given this file only."""
+    return keys_dir / f"{ASSERTION_KEY_PREFIX}{_check_domain(domain)}.pem"
+
+
+def assertion_jwks_path(keys_dir: Path, domain: str) -> Path:
+    """The public keys of one domain's gateways: the file name is what binds them to it."""
+    return keys_dir / f"{ASSERTION_KEY_PREFIX}{_check_domain(domain)}.jwks.json"
 
 
 def caller_ceiling(domain: str, clearance: str) -> str:
@@ -96,41 +125,67 @@ def _encode(payload: Mapping[str, Any]) -> bytes:
 
 
 class AssertionSigner:
-    """Held by gateways only: whoever has the key can vouch for any caller."""
+    """Held by one domain's gateways only: whoever has the key can vouch for any caller of
+    that domain, and of no other."""
 
-    def __init__(self, private_key: Ed25519PrivateKey, *, issuer: str,
+    def __init__(self, private_key: Ed25519PrivateKey, *, issuer: str, domain: str,
                  ttl_s: float = DEFAULT_TTL_S) -> None:
         self._key = private_key
         self.kid = identity.key_id_of(private_key.public_key())
         self.issuer = issuer
+        self.domain = _check_domain(domain)
         self.ttl_s = ttl_s
 
-    @classmethod
-    def load(cls, keys_dir: Path, *, issuer: str, ttl_s: float = DEFAULT_TTL_S
-             ) -> AssertionSigner:
-        path = keys_dir / ASSERTION_PEM
-        if not path.exists():
-            raise identity.IdentityError(f"no assertion signing key at {path}; `zhijian up` "
-                                         "creates it")
-        return cls(identity.load_private_key(path), issuer=issuer, ttl_s=ttl_s)
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        return self._key.public_key()
 
     @classmethod
-    def load_or_create(cls, keys_dir: Path, *, issuer: str, ttl_s: float = DEFAULT_TTL_S
+    def load(cls, keys_dir: Path, *, domain: str, issuer: str, ttl_s: float = DEFAULT_TTL_S,
+             key_file: Path | None = None) -> AssertionSigner:
+        """The domain's key, from ``key_file`` if given; it must be published for that
+        domain, so that a gateway handed another domain's key file refuses to start
+        rather than have every assertion it mints refused."""
+        path = key_file or assertion_key_path(keys_dir, domain)
+        if not path.exists():
+            raise identity.IdentityError(f"no {domain} assertion signing key at {path}; "
+                                         "`zhijian up` creates it")
+        signer = cls(identity.load_private_key(path), issuer=issuer, domain=domain,
+                     ttl_s=ttl_s)
+        published = read_domain_keys(keys_dir).get(signer.kid)
+        if published is None or published.domain != domain:
+            raise identity.IdentityError(
+                f"the assertion key in {path} is not published for the {domain} domain in "
+                f"{assertion_jwks_path(keys_dir, domain)}")
+        return signer
+
+    @classmethod
+    def load_or_create(cls, keys_dir: Path, *, issuer: str, domain: str | None = None,
+                       ttl_s: float = DEFAULT_TTL_S, key_file: Path | None = None
                        ) -> AssertionSigner:
-        """The existing key, else a new one; either way its public key is published."""
+        """The domain's existing key, else a new one; either way published for it.
+
+        ``domain`` defaults to the one a gateway's own name (``svc:gateway-<domain>``)
+        states; any other issuer must name the domain it acts for."""
+        domain = domain if domain is not None else _gateway_domain(issuer)
         identity.private_dir(keys_dir)
-        path = keys_dir / ASSERTION_PEM
+        path = key_file or assertion_key_path(keys_dir, domain)
         if not path.exists():
             with contextlib.suppress(FileExistsError):
                 write_file(path, identity.private_key_pem(Ed25519PrivateKey.generate()),
                            mode=0o600, exclusive=True)
-        signer = cls.load(keys_dir, issuer=issuer, ttl_s=ttl_s)
-        identity.publish_public_key(keys_dir / ASSERTION_JWKS, signer._key.public_key())
+        signer = cls(identity.load_private_key(path), issuer=issuer, domain=domain,
+                     ttl_s=ttl_s)
+        identity.publish_public_key(assertion_jwks_path(keys_dir, domain), signer.public_key)
         return signer
 
     def mint(self, *, subject: str, roles: Iterable[str], clearance: str, domain: str,
              request_id: str, audience: str, credential_id: str = "",
              now: float | None = None) -> str:
+        # Verifiers would refuse it anyway; failing here names the bug where it is.
+        if domain != self.domain:
+            raise identity.IdentityError(f"a {self.domain} assertion key cannot vouch for "
+                                         f"the {domain} domain")
         issued = time.time() if now is None else now
         payload = {"kid": self.kid, "iss": self.issuer, "aud": audience, "sub": subject,
                    "roles": sorted(roles), "clr": clearance, "dom": domain,
@@ -140,6 +195,54 @@ class AssertionSigner:
         return body.decode("ascii") + "." + identity.b64url(self._key.sign(body))
 
 
+def _gateway_domain(issuer: str) -> str:
+    name = issuer.removeprefix(f"{identity.SVC_PREFIX}gateway-")
+    if name == issuer or name not in DOMAIN_CEILINGS:
+        raise identity.IdentityError(f"{issuer!r} is not a gateway's name: say which network "
+                                     "domain its assertion key is for")
+    return name
+
+
+def provision_domain_keys(keys_dir: Path) -> dict[str, Path]:
+    """Every domain's assertion key, created where missing and published for its domain
+    (done once by ``zhijian up``, not raced for by the gateways); the key one domain-less
+    scheme shared is removed. Returns each domain's private key file."""
+    for domain in DOMAIN_CEILINGS:
+        AssertionSigner.load_or_create(keys_dir, issuer=f"{identity.SVC_PREFIX}zhijian-up",
+                                       domain=domain)
+    for name in LEGACY_ASSERTION_FILES:
+        (keys_dir / name).unlink(missing_ok=True)
+    return {domain: assertion_key_path(keys_dir, domain) for domain in DOMAIN_CEILINGS}
+
+
+@dataclass(frozen=True)
+class DomainKey:
+    """A public assertion key and the one network domain it may vouch for."""
+
+    domain: str
+    key: Ed25519PublicKey
+
+
+def read_domain_keys(keys_dir: Path) -> dict[str, DomainKey]:
+    """Every published assertion key by kid, with its domain. A key published for two
+    domains could claim either, so it is trusted for neither."""
+    keys: dict[str, DomainKey] = {}
+    ambiguous: set[str] = set()
+    for domain in DOMAIN_CEILINGS:
+        path = assertion_jwks_path(keys_dir, domain)
+        if not path.exists():
+            continue
+        for kid, key in identity.load_public_keys(path).items():
+            if kid in keys:
+                ambiguous.add(kid)
+            keys[kid] = DomainKey(domain, key)
+    for kid in ambiguous:
+        log.error("assertion key %s is published for more than one network domain; "
+                  "refusing every assertion it signed", kid)
+        del keys[kid]
+    return keys
+
+
 def _invalid() -> Unauthenticated:
     return Unauthenticated(INVALID_MESSAGE, reason=REASON_INVALID)
 
@@ -147,8 +250,8 @@ def _invalid() -> Unauthenticated:
 class AssertionVerifier:
     """Checks signature, expiry, claims and the request id an assertion was minted for."""
 
-    def __init__(self, public_keys: Mapping[str, Ed25519PublicKey], *,
-                 reload_keys: Callable[[], Mapping[str, Ed25519PublicKey]] | None = None,
+    def __init__(self, public_keys: Mapping[str, DomainKey], *,
+                 reload_keys: Callable[[], Mapping[str, DomainKey]] | None = None,
                  leeway_s: float = LEEWAY_S) -> None:
         self._keys = dict(public_keys)
         self._reload_keys = reload_keys
@@ -157,17 +260,15 @@ class AssertionVerifier:
 
     @classmethod
     def from_keys_dir(cls, keys_dir: Path) -> AssertionVerifier:
-        path = keys_dir / ASSERTION_JWKS
-
-        def read() -> Mapping[str, Ed25519PublicKey]:
-            return identity.load_public_keys(path) if path.exists() else {}
+        def read() -> Mapping[str, DomainKey]:
+            return read_domain_keys(keys_dir)
         return cls(read(), reload_keys=read)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AssertionVerifier:
         return cls.from_keys_dir(identity.IdentitySettings.from_env(env).keys_dir)
 
-    def _key(self, kid: str) -> Ed25519PublicKey | None:
+    def _key(self, kid: str) -> DomainKey | None:
         key = self._keys.get(kid)
         if key is not None or self._reload_keys is None:
             return key
@@ -194,14 +295,18 @@ class AssertionVerifier:
             raise _invalid() from None
         if not isinstance(payload, dict):
             raise _invalid()
-        key = self._key(str(payload.get("kid", "")))
-        if key is None:
+        published = self._key(str(payload.get("kid", "")))
+        if published is None:
             raise _invalid()
         try:
-            key.verify(raw_signature, body.encode("ascii"))
+            published.key.verify(raw_signature, body.encode("ascii"))
         except (InvalidSignature, UnicodeEncodeError):
             raise _invalid() from None
         assertion = _assertion(payload)
+        # Checked only once the signature holds, so that the reason tells nothing to
+        # whoever does not hold a key: one domain's gateway cannot speak for another.
+        if assertion.domain != published.domain:
+            raise Unauthenticated(DOMAIN_MISMATCH_MESSAGE, reason=REASON_DOMAIN_MISMATCH)
         moment = time.time() if now is None else now
         if moment > assertion.expires_at + self._leeway:
             raise Unauthenticated("caller assertion expired", reason=REASON_INVALID)
@@ -248,13 +353,15 @@ def assertion_from_metadata(metadata: Mapping[str, str], verifier: AssertionVeri
 
 
 def assertion_metadata(signer: AssertionSigner, *, subject: str, roles: Iterable[str],
-                       audience: str, clearance: str = "L4", domain: str = "intranet",
+                       audience: str, clearance: str = "L4", domain: str | None = None,
                        request_id: str | None = None) -> tuple[tuple[str, str], ...]:
-    """Metadata for one direct call to a service, as a gateway would send it. For tests
-    and benchmarks, which hold the keys directory; a fresh request id per call."""
+    """Metadata for one direct call to a service, as the signer's domain's gateway would
+    send it. For tests and benchmarks, which hold that domain's key; ``domain``, if
+    given, must be the signer's. A fresh request id per call."""
     import uuid
 
     rid = request_id or uuid.uuid4().hex
-    token = signer.mint(subject=subject, roles=roles, clearance=clearance, domain=domain,
+    token = signer.mint(subject=subject, roles=roles, clearance=clearance,
+                        domain=signer.domain if domain is None else domain,
                         request_id=rid, audience=audience)
     return ((md.ASSERTION, token), (md.REQUEST_ID, rid))

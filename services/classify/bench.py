@@ -7,9 +7,9 @@ adaptive batching on, and the BentoML request-count delta and batch-size histogr
 caused, read from the model server's own /metrics.
 
 Arms (b) to (d) call past the gateway, so each call carries an assertion minted here, as a
-gateway would (the keys directory's ``assertion.pem``; there is no switch that turns the
-check off). Minting is outside the timed span of a sequential call; under throughput load
-every arm mints alike.
+gateway would (with the intranet gateway's key, ``assertion-intranet.pem`` in the keys
+directory; there is no switch that turns the check off). Minting is outside the timed
+span of a sequential call; under throughput load every arm mints alike.
 """
 
 from __future__ import annotations
@@ -289,9 +289,10 @@ async def network_arms(classify_target: str, model_server_url: str, version: str
 def run_benchmark(*, classify_target: str, model_server_url: str, tracking_uri: str,
                   requests: int, concurrency: int, seconds: float,
                   progress: Progress, keys_dir: Path | None = None) -> BenchReport:
-    """``keys_dir``: where the gateways' assertion key is (default: the platform's)."""
+    """``keys_dir``: where the gateways' assertion keys are (default: the platform's)."""
+    # The calls come as from the intranet, whose gateway's key alone can vouch for it.
     signer = AssertionSigner.load(keys_dir or IdentitySettings.from_env().keys_dir,
-                                  issuer=BENCH_ISSUER)
+                                  domain="intranet", issuer=BENCH_ISSUER)
     texts = sample_texts()
     # The registry decides which version serves; the arms that name one ask for that one.
     info = httpx.post(model_server_url + "/info", json={}, timeout=10, trust_env=False).json()

@@ -21,7 +21,8 @@ service chose each call's version for the caller's domain, so here a version ser
 the registry lets it serve in some domain.
 
 Only the platform may call it: every route but the probes, ``/metrics`` and ``/info``
-answers HTTP 401 (``{"error": {"reason": "ASSERTION_MISSING" | "ASSERTION_INVALID"}}``)
+answers HTTP 401 (``{"error": {"reason": "ASSERTION_MISSING" | "ASSERTION_INVALID" |
+"ASSERTION_DOMAIN_MISMATCH"}}``)
 unless the request carries a gateway's valid assertion (``x-zhijian-assertion`` bound to
 ``x-zhijian-request-id``), which the classify service forwards from its caller. ``/info``
 stays open beside ``/metrics``: operational state (versions, filings, digests), no payload.

@@ -31,7 +31,12 @@ from gateway.server import create_server
 from gateway.settings import TlsSettings
 from zhijian import identity
 from zhijian import metadata as md
-from zhijian.assertion import Assertion, AssertionSigner, AssertionVerifier
+from zhijian.assertion import (
+    Assertion,
+    AssertionSigner,
+    AssertionVerifier,
+    provision_domain_keys,
+)
 from zhijian.classify.v1 import classify_service_pb2 as cpb
 from zhijian.errors import (
     FailedPrecondition,
@@ -76,12 +81,17 @@ class LoopThread:
 
 
 class Keys:
-    """The issuer key and identity settings of a temporary ZHIJIAN_HOME."""
+    """The issuer key and identity settings of a temporary ZHIJIAN_HOME, and each domain's
+    assertion key unless a gateway is to make its own."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, *, assertion_keys: bool = True) -> None:
         self.home = home
         self.settings = identity.IdentitySettings.from_env({"ZHIJIAN_HOME": str(home)})
         self.issuer = identity.IssuerKey.load_or_create(self.settings.keys_dir)
+        if assertion_keys:
+            # Up front, as `zhijian up` does: a backend that saw one domain's key re-reads
+            # the published keys at most every few seconds.
+            provision_domain_keys(self.settings.keys_dir)
 
     @property
     def keys_dir(self) -> Path:
@@ -287,7 +297,8 @@ async def start_gateway(keys: Keys, *, domain: str, backends: Mapping[str, str],
         authenticator=Authenticator.from_settings(keys.settings,
                                                   is_revoked=revoked.__contains__),
         authorizer=Authorizer.from_files(), limiter=RateLimiter(rate_per_s, burst),
-        signer=AssertionSigner.load_or_create(keys.keys_dir, issuer=f"svc:gateway-{domain}"),
+        signer=AssertionSigner.load_or_create(keys.keys_dir, issuer=f"svc:gateway-{domain}",
+                                              domain=domain),
         recorder=recorder, options=options, tracer=provider.get_tracer("gateway-test"))
     server, _health, port = create_server(proxy, address="127.0.0.1:0",
                                           max_message_bytes=options.max_message_bytes,

@@ -143,7 +143,8 @@ class Running:
 @pytest.fixture()
 def running(tmp_path: Path) -> Iterator[Running]:
     loop = LoopThread()
-    keys = Keys(tmp_path / "home")
+    # The gateway makes its own domain's assertion key, as when it runs alone.
+    keys = Keys(tmp_path / "home", assertion_keys=False)
     backend = BackendServicer()
     backend_server, backend_target = loop.run(start_backend(keys, backend))
     registry = Registry(identity.TokenVerifier.from_settings(keys.settings,
@@ -220,6 +221,10 @@ def test_a_gateway_process_serves_records_follows_revocations_and_policy_and_sto
     assert (seen.assertion.subject, seen.assertion.domain, seen.assertion.ceiling,
             seen.assertion.issuer) == ("user:review-system", "internet", "L1",
                                        "svc:gateway-internet")
+    # It made the internet domain's assertion key and no other (issue 10: with one key
+    # for all, a compromised internet gateway could vouch for intranet callers).
+    assert sorted(path.name for path in running.keys.keys_dir.glob("assertion*")) == [
+        "assertion-internet.jwks.json", "assertion-internet.pem"]
     request_ids = [answered]
 
     # Refused above the internet ceiling, before the backend.

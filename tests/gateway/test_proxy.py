@@ -9,6 +9,7 @@ write-ahead log is tested in test_audit.py and end to end in test_gateway_proces
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 import uuid
@@ -31,6 +32,7 @@ from gateway_harness import (
     GatewayUnderTest,
     Keys,
     LoopThread,
+    MemoryRecorder,
     routes_with_idempotent,
     start_backend,
     start_gateway,
@@ -40,9 +42,15 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway import certs
-from gateway.proxy import ProxyOptions
+from gateway.authn import Authenticator
+from gateway.authz import Authorizer
+from gateway.proxy import GatewayProxy, ProxyOptions
+from gateway.ratelimit import RateLimiter
+from gateway.routes import build_routes
 from gateway.settings import TlsSettings
+from zhijian import identity
 from zhijian import metadata as md
+from zhijian.assertion import AssertionSigner, read_domain_keys
 from zhijian.classify.v1 import classify_service_pb2 as cpb
 from zhijian.classify.v1 import classify_service_pb2_grpc as cgrpc
 from zhijian.errors import parse_error
@@ -128,6 +136,24 @@ def refused(target: str, metadata: tuple[tuple[str, str], ...], text: str = "医
 
 
 # --- the allowed path -------------------------------------------------------------------
+
+def test_a_gateway_signs_with_its_own_domains_key_and_takes_no_other(
+        internet: GatewayUnderTest, backend: tuple[BackendServicer, str], keys: Keys) -> None:
+    servicer, _ = backend
+    request_id = rid()
+    classify(internet.target, ((md.AUTHORIZATION, f"Bearer {keys.token(*BUSINESS).token}"),
+                               (md.REQUEST_ID, request_id)))
+    forwarded = dict(servicer.raw_metadata[request_id])[md.ASSERTION]
+    kid = json.loads(identity.b64url_decode(forwarded.partition(".")[0]))["kid"]
+    assert read_domain_keys(keys.keys_dir)[kid].domain == "internet"
+    intranet_key = AssertionSigner.load_or_create(keys.keys_dir, issuer="svc:gateway-intranet")
+    with pytest.raises(ValueError, match="needs the internet assertion key"):
+        GatewayProxy(domain="internet", routes=build_routes(), backends={},
+                     authenticator=Authenticator.from_settings(keys.settings,
+                                                               is_revoked=lambda _: False),
+                     authorizer=Authorizer.from_files(), limiter=RateLimiter(1.0, 1.0),
+                     signer=intranet_key, recorder=MemoryRecorder())
+
 
 def test_an_authenticated_call_reaches_the_backend_with_an_assertion_of_the_caller(
         internet: GatewayUnderTest, backend: tuple[BackendServicer, str], keys: Keys) -> None:

@@ -69,11 +69,11 @@ class Platform:
     def minted(self, subject: str, roles: tuple[str, ...], domain: str = "intranet",
                clearance: str = "L4", service: str = "zhijian.classify.v1.ClassifyService"
                ) -> tuple[tuple[str, str], ...]:
-        """Metadata of a direct call as a gateway would send it (assertion minted with the
-        platform's key, the way tests and benchmarks reach a service directly)."""
-        signer = AssertionSigner.load(self.home / "keys", issuer="svc:tests")
+        """Metadata of a direct call as ``domain``'s gateway would send it (assertion minted
+        with that domain's key, the way tests and benchmarks reach a service directly)."""
+        signer = AssertionSigner.load(self.home / "keys", domain=domain, issuer="svc:tests")
         return assertion_metadata(signer, subject=subject, roles=roles, clearance=clearance,
-                                  domain=domain, audience=service)
+                                  audience=service)
 
     @property
     def registry_target(self) -> str:

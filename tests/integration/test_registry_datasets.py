@@ -74,7 +74,7 @@ def _start(tmp: Path) -> RunningRegistry:
     (outside / "secret.jsonl").write_text('{"text": "not for the registry"}\n')
     keys = identity.IdentitySettings.from_env({"ZHIJIAN_HOME": str(home)}).keys_dir
     identity.IssuerKey.load_or_create(keys)
-    signer = AssertionSigner.load_or_create(keys, issuer="svc:tests")
+    signer = AssertionSigner.load_or_create(keys, issuer="svc:tests", domain="intranet")
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("ZHIJIAN_")},

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +28,7 @@ from services.classify.servicer import ClassifyServicer
 from services.classify.settings import MODEL_NAME, ClassifySettings
 from zhijian import metadata as md
 from zhijian.assertion import (
+    DOMAIN_CEILINGS,
     AssertionSigner,
     AssertionVerifier,
     assertion_from_metadata,
@@ -109,13 +110,15 @@ class Harness:
     servicer: ClassifyServicer
     selector: Selector
     model_server: ModelServer
-    gateway: AssertionSigner
+    # Each domain's gateway key: a caller's domain is vouched for by that domain's only.
+    gateways: Mapping[str, AssertionSigner]
     verifier: AssertionVerifier
 
     def call(self, *, domain: str, clearance: str = "L4", subject: str = "user:zhang.san",
              roles: Sequence[str] = ("business_system",), **extra: str) -> Call:
         """A call as the kernel hands it over: its assertion verified, ``call.caller`` set."""
-        metadata = {**dict(assertion_metadata(self.gateway, subject=subject, roles=roles,
+        metadata = {**dict(assertion_metadata(self.gateways[domain], subject=subject,
+                                              roles=roles,
                                               clearance=clearance, domain=domain,
                                               audience=SERVICE)), **extra}
         call = Call(metadata, metadata[md.REQUEST_ID], time.monotonic() + 10)
@@ -141,10 +144,12 @@ async def harness(tmp_path: Path, found: registry_pb.Deployment,
                                 max_text_chars=4000, max_batch_items=16,
                                 registry_target="127.0.0.1:1", token_file=tmp_path / "t.jwt",
                                 detection_budget_s=detection_budget_s)
-    gateway = AssertionSigner.load_or_create(tmp_path / "keys", issuer="svc:gateway")
+    gateways = {domain: AssertionSigner.load_or_create(tmp_path / "keys",
+                                                       issuer=f"svc:gateway-{domain}")
+                for domain in DOMAIN_CEILINGS}
     try:
         yield Harness(ClassifyServicer(settings, client, results, selector), selector,
-                      model_server, gateway, AssertionVerifier.from_keys_dir(tmp_path / "keys"))
+                      model_server, gateways, AssertionVerifier.from_keys_dir(tmp_path / "keys"))
     finally:
         await client.close()
         await results.close()

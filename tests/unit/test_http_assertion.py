@@ -20,8 +20,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
+from zhijian import identity
 from zhijian import metadata as md
-from zhijian.assertion import AssertionSigner, AssertionVerifier, assertion_metadata
+from zhijian.assertion import (
+    AssertionSigner,
+    AssertionVerifier,
+    assertion_key_path,
+    assertion_metadata,
+    provision_domain_keys,
+)
 from zhijian.http_assertion import CALLER_KEY, AssertionMiddleware
 from zhijian.supervisor import free_port
 
@@ -45,7 +52,10 @@ async def plain(request: Request) -> PlainTextResponse:
 
 @pytest.fixture()
 def gateway(tmp_path: Path) -> AssertionSigner:
-    return AssertionSigner.load_or_create(tmp_path / "keys", issuer="svc:gateway-internet")
+    """The internet gateway's signer, beside the other domains' published keys."""
+    provision_domain_keys(tmp_path / "keys")
+    return AssertionSigner.load(tmp_path / "keys", domain="internet",
+                                issuer="svc:gateway-internet")
 
 
 @pytest.fixture()
@@ -117,10 +127,11 @@ def test_a_bad_assertion_is_401_assertion_invalid(base_url, gateway, problem) ->
         del headers[md.REQUEST_ID]
     elif problem == "expired":
         headers[md.ASSERTION] = gateway.mint(
-            subject="svc:classify", roles=("service",), clearance="L4", domain="intranet",
+            subject="svc:classify", roles=("service",), clearance="L4", domain="internet",
             request_id=headers[md.REQUEST_ID], now=time.time() - 120, audience=CLASSIFY)
     elif problem == "unknown key":
-        impostor = AssertionSigner(Ed25519PrivateKey.generate(), issuer="svc:gateway-internet")
+        impostor = AssertionSigner(Ed25519PrivateKey.generate(), issuer="svc:gateway-internet",
+                                   domain="internet")
         headers = dict(assertion_metadata(impostor, subject="svc:classify", roles=("service",),
                                           audience=CLASSIFY))
     elif problem == "another service":
@@ -132,6 +143,18 @@ def test_a_bad_assertion_is_401_assertion_invalid(base_url, gateway, problem) ->
     assert answer.status_code == 401
     assert answer.json()["error"]["reason"] == "ASSERTION_INVALID"
     assert headers.get(md.ASSERTION, "") not in answer.text
+
+
+def test_an_internet_key_claiming_the_intranet_is_401_domain_mismatch(
+        base_url, tmp_path) -> None:
+    internet_key = identity.load_private_key(assertion_key_path(tmp_path / "keys", "internet"))
+    compromised = AssertionSigner(internet_key, issuer="svc:gateway-intranet",
+                                  domain="intranet")
+    headers = dict(assertion_metadata(compromised, subject="svc:classify", roles=("service",),
+                                      audience=CLASSIFY))
+    answer = post(base_url, "/predict", headers)
+    assert answer.status_code == 401
+    assert answer.json()["error"]["reason"] == "ASSERTION_DOMAIN_MISMATCH"
 
 
 def test_probes_metrics_and_info_answer_without_an_assertion(base_url) -> None:

@@ -16,7 +16,12 @@ from registry.identities import RevocationList
 from registry.servicer import RegistryServicer
 from zhijian import identity
 from zhijian import metadata as md
-from zhijian.assertion import AssertionSigner, AssertionVerifier, assertion_metadata
+from zhijian.assertion import (
+    DOMAIN_CEILINGS,
+    AssertionSigner,
+    AssertionVerifier,
+    assertion_metadata,
+)
 from zhijian.errors import PermissionDenied, Unauthenticated
 from zhijian.server import Call
 
@@ -26,7 +31,9 @@ ISSUER, AUDIENCE = "zhijian", "zhijian"
 class Keys:
     def __init__(self, keys_dir: Path) -> None:
         self.issuer = identity.IssuerKey.load_or_create(keys_dir)
-        self.gateway = AssertionSigner.load_or_create(keys_dir, issuer="svc:gateway-intranet")
+        self.gateways = {domain: AssertionSigner.load_or_create(
+            keys_dir, issuer=f"svc:gateway-{domain}") for domain in DOMAIN_CEILINGS}
+        self.gateway = self.gateways["intranet"]
         self.revoked = RevocationList()
         self.tokens = identity.TokenVerifier(
             identity.load_public_keys(keys_dir / identity.ISSUER_JWKS), issuer_name=ISSUER,
@@ -43,9 +50,10 @@ class Keys:
     def asserted(self, subject: str, roles: tuple[str, ...], *, domain: str = "intranet",
                  credential_id: str = "") -> dict[str, str]:
         request_id = "request-7"
-        token = self.gateway.mint(subject=subject, roles=roles, clearance="L3", domain=domain,
-                                  request_id=request_id, credential_id=credential_id,
-                                  audience="zhijian.registry.v1.RegistryService")
+        token = self.gateways[domain].mint(
+            subject=subject, roles=roles, clearance="L3", domain=domain,
+            request_id=request_id, credential_id=credential_id,
+            audience="zhijian.registry.v1.RegistryService")
         return {md.ASSERTION: token, md.REQUEST_ID: request_id}
 
     def authenticator(self) -> CallerAuthenticator:
@@ -96,7 +104,8 @@ def test_the_assertion_wins_over_a_token_sent_beside_it(keys: Keys) -> None:
 def test_bad_assertions_and_tokens_are_refused(keys: Keys) -> None:
     asserted = keys.asserted("user:li.si", ("auditor",))
     assert refusal(keys, {**asserted, md.REQUEST_ID: "another"}) == "ASSERTION_INVALID"
-    impostor = AssertionSigner(Ed25519PrivateKey.generate(), issuer="svc:gateway-intranet")
+    impostor = AssertionSigner(Ed25519PrivateKey.generate(), issuer="svc:gateway-intranet",
+                               domain="intranet")
     forged = dict(assertion_metadata(impostor, subject="user:li.si", roles=("auditor",),
                                      audience="zhijian.registry.v1.RegistryService"))
     assert refusal(keys, forged) == "ASSERTION_INVALID"
@@ -138,3 +147,20 @@ def test_the_registry_servicer_authenticates_then_authorizes(keys: Keys) -> None
     actor, _ = servicer._actor("AppendCallRecords",
                                call(keys.bearer("svc:gateway-internet", ("service",))))
     assert actor.subject == "svc:gateway-internet"
+
+
+@pytest.mark.parametrize("claimed", ["intranet", "extranet"])
+def test_an_internet_key_cannot_vouch_for_another_domain(keys: Keys, tmp_path: Path,
+                                                         claimed: str) -> None:
+    """The attack of issue 10: a compromised internet gateway, signing with its own key,
+    claims an intranet (or extranet) caller to reach registry writes."""
+    internet_key = identity.load_private_key(tmp_path / "keys" / "assertion-internet.pem")
+    compromised = AssertionSigner(internet_key, issuer=f"svc:gateway-{claimed}",
+                                  domain=claimed)
+    metadata = dict(assertion_metadata(compromised, subject="user:zhang.san",
+                                       roles=("platform_admin",),
+                                       audience="zhijian.registry.v1.RegistryService"))
+    assert refusal(keys, metadata) == "ASSERTION_DOMAIN_MISMATCH"
+    assert keys.authenticator().authenticate(
+        keys.asserted("user:li.si", ("auditor",), domain="internet")).network_domain == \
+        "internet"

@@ -21,8 +21,14 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
+from zhijian import identity
 from zhijian import metadata as md
-from zhijian.assertion import AssertionSigner, assertion_metadata
+from zhijian.assertion import (
+    DOMAIN_CEILINGS,
+    AssertionSigner,
+    assertion_key_path,
+    assertion_metadata,
+)
 from zhijian.classify.v1 import classify_service_pb2 as pb
 from zhijian.classify.v1 import classify_service_pb2_grpc
 from zhijian.errors import parse_error
@@ -72,9 +78,16 @@ def keys_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture()
-def gateway(keys_dir: Path) -> AssertionSigner:
-    """The gateways' signing key; the server reads only the public key published beside."""
-    return AssertionSigner.load_or_create(keys_dir, issuer="svc:gateway-intranet")
+def gateways(keys_dir: Path) -> dict[str, AssertionSigner]:
+    """Each domain's gateway signing key; the server reads only the public keys published
+    beside them."""
+    return {domain: AssertionSigner.load_or_create(keys_dir, issuer=f"svc:gateway-{domain}")
+            for domain in DOMAIN_CEILINGS}
+
+
+@pytest.fixture()
+def gateway(gateways: dict[str, AssertionSigner]) -> AssertionSigner:
+    return gateways["intranet"]
 
 
 def vouched(gateway: AssertionSigner, request_id: str | None = None,
@@ -82,7 +95,7 @@ def vouched(gateway: AssertionSigner, request_id: str | None = None,
     return assertion_metadata(gateway, subject=claims.get("subject", "user:zhang.san"),
                               roles=("business_system",), request_id=request_id,
                               clearance=claims.get("clearance", "L3"),
-                              domain=claims.get("domain", "intranet"),
+                              domain=claims.get("domain"),
                               audience=claims.get("audience",
                                                   "zhijian.classify.v1.ClassifyService"))
 
@@ -161,9 +174,10 @@ def test_trailers_and_request_ids_come_back(server, gateway):
     assert trailers["x-zhijian-request-id"] == dict(metadata)[md.REQUEST_ID]
 
 
-def test_the_handler_sees_the_asserted_caller(server, gateway):
+def test_the_handler_sees_the_asserted_caller(server, gateways):
     _, target = server
-    metadata = vouched(gateway, subject="user:li.si", clearance="L4", domain="extranet")
+    metadata = vouched(gateways["extranet"], subject="user:li.si", clearance="L4",
+                       domain="extranet")
     _, call = stub(target).Classify.with_call(pb.ClassifyRequest(text="whoami"), timeout=5,
                                               metadata=metadata)
     caller = json.loads(dict(call.trailing_metadata())["x-test-caller"])
@@ -172,7 +186,7 @@ def test_the_handler_sees_the_asserted_caller(server, gateway):
                       # min(extranet ceiling L3, clearance L4)
                       "ceiling": "L3", "ceiling_level": 3,
                       "request_id": dict(metadata)[md.REQUEST_ID],
-                      "issuer": "svc:gateway-intranet"}
+                      "issuer": "svc:gateway-extranet"}
 
 
 def refusal(target: str, metadata: tuple[tuple[str, str], ...]) -> tuple[str, str, str]:
@@ -219,17 +233,35 @@ def test_an_expired_assertion_is_refused(server, gateway):
 
 def test_an_assertion_signed_by_an_unknown_key_is_refused(server, gateway):
     _, target = server
-    impostor = AssertionSigner(Ed25519PrivateKey.generate(), issuer="svc:gateway-intranet")
+    impostor = AssertionSigner(Ed25519PrivateKey.generate(), issuer="svc:gateway-intranet",
+                               domain="intranet")
     code, reason, _ = refusal(target, vouched(impostor))
     assert (code, reason) == ("UNAUTHENTICATED", "ASSERTION_INVALID")
     # A genuine signature over a payload that was then changed (a wider ceiling, say).
-    token = dict(vouched(gateway, "r-1", domain="internet"))[md.ASSERTION]
+    token = dict(vouched(gateway, "r-1", clearance="L1"))[md.ASSERTION]
     body, _, signature = token.partition(".")
-    forged = dict(vouched(gateway, "r-1", domain="intranet"))[md.ASSERTION].partition(".")[0]
+    forged = dict(vouched(gateway, "r-1", clearance="L4"))[md.ASSERTION].partition(".")[0]
     assert forged != body
     code, reason, _ = refusal(target, ((md.ASSERTION, f"{forged}.{signature}"),
                                        (md.REQUEST_ID, "r-1")))
     assert (code, reason) == ("UNAUTHENTICATED", "ASSERTION_INVALID")
+
+
+def test_an_assertion_claiming_a_domain_its_key_is_not_for_is_refused(server, keys_dir):
+    """A compromised internet gateway signs with its own key and claims the intranet."""
+    _, target = server
+    internet_key = identity.load_private_key(assertion_key_path(keys_dir, "internet"))
+    compromised = AssertionSigner(internet_key, issuer="svc:gateway-intranet",
+                                  domain="intranet")
+    metadata = vouched(compromised, subject="user:li.si", clearance="L4")
+    code, reason, _ = refusal(target, metadata)
+    assert (code, reason) == ("UNAUTHENTICATED", "ASSERTION_DOMAIN_MISMATCH")
+    # Its key still speaks for its own domain.
+    _, call = stub(target).Classify.with_call(
+        pb.ClassifyRequest(text="whoami"), timeout=5,
+        metadata=vouched(AssertionSigner(internet_key, issuer="svc:gateway-internet",
+                                         domain="internet")))
+    assert json.loads(dict(call.trailing_metadata())["x-test-caller"])["domain"] == "internet"
 
 
 def test_health_answers_without_an_assertion(server):

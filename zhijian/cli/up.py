@@ -116,13 +116,13 @@ async def run_platform(layout: HomeLayout, ports: StackPorts, out: Output) -> in
     async def start() -> str:
         await supervisor.start(infrastructure(layout, ports))
         # The issuer key must exist before the registry starts: it verifies tokens with it.
-        # The assertion key is made once here, not raced for by three gateways.
-        from zhijian.assertion import AssertionSigner
+        # Each domain's assertion key is made here, before its gateway is handed it.
+        from zhijian.assertion import provision_domain_keys
         from zhijian.identity import IdentitySettings, IssuerKey
 
         keys_dir = IdentitySettings.from_env().keys_dir
         IssuerKey.load_or_create(keys_dir)
-        AssertionSigner.load_or_create(keys_dir, issuer="svc:zhijian-up")
+        provision_domain_keys(keys_dir)
         await supervisor.start([registry_component(ports)])
         await enrol_platform_identities(layout, out)
         await supervisor.start(gateway_components(layout, ports))
