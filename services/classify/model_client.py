@@ -17,7 +17,15 @@ request) would otherwise have every other caller refused while it runs. In slice
 large call takes turns with everyone else's and each slice fits the budget.
 
 A model server that is down, slow or broken surfaces as ``UNAVAILABLE`` within the
-caller's deadline; it never hangs a call.
+caller's deadline; it never hangs a call. One that is restarting fails calls fast: a
+restarted BentoML binds its port at once but answers nothing until its workers have
+loaded the model (seconds), so connections succeed and requests wait in the kernel's
+backlog until their deadline. The client therefore treats a lost connection, or a request
+unanswered for ``probe_after_s`` while a probe of ``/readyz`` gets no answer either, as an
+outage: requests in flight end with ``UNAVAILABLE`` / ``MODEL_SERVER_UNAVAILABLE`` and
+later calls fail as soon as one shared probe (``probe_timeout_s``) finds the server still
+silent, until a probe is answered. A slow but live server answers its probe, and its
+calls wait for their own deadline.
 
 Every request carries a caller's gateway assertion and its request id
 (``x-zhijian-assertion``, ``x-zhijian-request-id``): the model server answers nothing
@@ -94,10 +102,22 @@ class _Waiting:
     context: otel_context.Context = field(default_factory=otel_context.get_current)
 
 
+PROBE_PATH = "/readyz"  # open on the model server, and cheap: no model involved
+
+
 class ModelServerClient:
     def __init__(self, base_url: str, *, pool_size: int = 64, max_in_flight: int = 4,
-                 max_texts_per_request: int = 64, max_chars_per_slice: int = 16_000) -> None:
+                 max_texts_per_request: int = 64, max_chars_per_slice: int = 16_000,
+                 probe_after_s: float = 1.0, probe_timeout_s: float = 0.5) -> None:
         self._base_url = base_url
+        self._probe_after_s = probe_after_s
+        self._probe_timeout_s = probe_timeout_s
+        self._down = False  # an outage seen, no probe answered since
+        self._probe: asyncio.Task[bool] | None = None  # shared by every caller that waits
+        self._probe_session: aiohttp.ClientSession | None = None
+        # Tasks inside an HTTP request now, and those an outage ended (see _outage).
+        self._requesting: set[asyncio.Task[Any]] = set()
+        self._interrupted: set[asyncio.Task[Any]] = set()
         self._max_slice_chars = max_chars_per_slice
         self._pool_size = pool_size
         self._max_in_flight = max_in_flight
@@ -119,9 +139,57 @@ class ModelServerClient:
     async def close(self) -> None:
         for task in list(self._in_flight):
             task.cancel()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._probe is not None:
+            self._probe.cancel()
+            self._probe = None
+        for session in (self._session, self._probe_session):
+            if session is not None:
+                await session.close()
+        self._session = self._probe_session = None
+
+    def _unavailable(self, why: str) -> Unavailable:
+        return Unavailable(f"model server at {self._base_url} {why}",
+                           reason="MODEL_SERVER_UNAVAILABLE")
+
+    def _probing(self) -> asyncio.Task[bool]:
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.get_running_loop().create_task(self._probe_once())
+            self._probe.add_done_callback(self._probed)
+        return self._probe
+
+    async def _probe_once(self) -> bool:
+        """Whether the model server answers HTTP at all, on a connection of its own (a
+        pooled one may be half-open to a process that is gone)."""
+        if self._probe_session is None:
+            self._probe_session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=1, force_close=True), trust_env=False)
+        try:
+            async with self._probe_session.get(
+                    self._base_url + PROBE_PATH,
+                    timeout=aiohttp.ClientTimeout(total=self._probe_timeout_s)) as response:
+                return response.status < 500
+        except (aiohttp.ClientError, TimeoutError):
+            return False
+
+    def _probed(self, probe: asyncio.Task[bool]) -> None:
+        if probe.cancelled():
+            return
+        if probe.exception() is None and probe.result():
+            self._down = False
+        else:
+            self._outage()
+
+    def _outage(self, seen_by: asyncio.Task[Any] | None = None) -> None:
+        """End every request in flight (but the one that saw the outage): none of them
+        will be answered."""
+        self._down = True
+        for task in self._requesting - self._interrupted - {seen_by}:
+            self._interrupted.add(task)
+            task.cancel()
+
+    def _suspect(self) -> None:
+        if not self._down:
+            self._probing()
 
     async def _post(self, path: str, body: dict[str, Any], timeout_s: float,
                     forwarded: Forwarded | None = None,
@@ -132,6 +200,27 @@ class ModelServerClient:
                    **(forwarded.headers() if forwarded is not None else {})}
         # W3C trace context, so the model server's spans join the caller's trace.
         propagate.inject(headers, context=context)
+        # Shielded: a caller that gives up must not cancel the others' probe.
+        if self._down and not await asyncio.shield(self._probing()):
+            raise self._unavailable(f"does not answer (restarting?); probed within "
+                                        f"{self._probe_timeout_s:.1f}s")
+        task = asyncio.current_task()
+        assert task is not None
+        self._requesting.add(task)
+        watchdog = asyncio.get_running_loop().call_later(self._probe_after_s, self._suspect)
+        try:
+            return await self._request(path, headers, body, timeout_s)
+        except asyncio.CancelledError:
+            if task not in self._interrupted or task.uncancel() > 0:
+                raise
+            raise self._unavailable("stopped answering (restarting?)") from None
+        finally:
+            watchdog.cancel()
+            self._requesting.discard(task)
+            self._interrupted.discard(task)
+
+    async def _request(self, path: str, headers: dict[str, str], body: dict[str, Any],
+                       timeout_s: float) -> Any:
         try:
             async with self._http().post(
                     self._base_url + path, headers=headers,
@@ -154,6 +243,7 @@ class ModelServerClient:
                                        f"{detail}", reason="MODEL_SERVER_ERROR")
                 return json.loads(await response.read())
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
+            self._outage(seen_by=asyncio.current_task())
             raise Unavailable(f"model server at {self._base_url} is unreachable: {error}",
                               reason="MODEL_SERVER_UNAVAILABLE") from None
         except TimeoutError:

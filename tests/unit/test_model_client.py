@@ -308,3 +308,83 @@ def test_a_small_call_is_one_request():
 
     asyncio.run(call(counting, ["电子血压计"] * 64))
     assert seen == [64]
+
+
+class Restarting:
+    """A port that accepts connections but answers nothing: BentoML restarting, its socket
+    bound by the arbiter, its workers still loading the model."""
+
+    def __init__(self, port: int | None = None) -> None:
+        import socket
+
+        self.socket = socket.socket()
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind(("127.0.0.1", port or 0))
+        self.socket.listen(128)  # the kernel completes handshakes; nobody accepts
+        self.port = self.socket.getsockname()[1]
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+async def timed_failure(client: ModelServerClient, timeout_s: float) -> tuple[Unavailable, float]:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(Unavailable) as failure:
+        await client.predict(["x"], "7", timeout_s, CALLER)
+    return failure.value, loop.time() - started
+
+
+def test_a_restarting_server_that_accepts_but_never_answers_fails_fast():
+    async def scenario() -> None:
+        restarting = Restarting()
+        client = ModelServerClient(f"http://127.0.0.1:{restarting.port}")
+        try:
+            first, elapsed = await timed_failure(client, 8.0)
+            assert first.reason == "MODEL_SERVER_UNAVAILABLE", first
+            assert elapsed < 3.0, f"hung {elapsed:.1f}s of an 8 s deadline"
+            # Known to be down: one short probe, not another wait.
+            again, elapsed = await timed_failure(client, 8.0)
+            assert again.reason == "MODEL_SERVER_UNAVAILABLE" and elapsed < 1.5
+        finally:
+            await client.close()
+            restarting.close()
+
+    asyncio.run(scenario())
+
+
+def test_after_a_crash_calls_fail_fast_until_the_restarted_server_answers():
+    async def scenario() -> None:
+        app = web.Application()
+        app.router.add_post("/predict", echo_items)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        client = ModelServerClient(f"http://127.0.0.1:{port}")
+        try:
+            assert await client.predict(["a"], "7", 5.0, CALLER)  # a pooled connection now
+            await runner.cleanup()  # the crash
+            restarting = Restarting(port)
+            failures = [await timed_failure(client, 8.0) for _ in range(3)]
+            assert all(f.reason == "MODEL_SERVER_UNAVAILABLE" for f, _ in failures), failures
+            assert max(elapsed for _, elapsed in failures) < 3.0, failures
+            restarting.close()
+            runner = web.AppRunner(app)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", port).start()  # loaded, serving again
+            assert await client.predict(["b"], "7", 5.0, CALLER) == [
+                {"text": "b", "version": "7"}]
+        finally:
+            await client.close()
+            await runner.cleanup()
+
+    asyncio.run(scenario())
+
+
+def test_a_slow_server_that_answers_its_probe_is_waited_for():
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(2.0)  # longer than probe_after_s: the probe answers, so wait
+        return await echo_items(request)
+
+    assert asyncio.run(call(slow, ["x"], timeout_s=5.0)) == [{"text": "x", "version": "7"}]
