@@ -48,6 +48,7 @@ def status(home: Path, monkeypatch: pytest.MonkeyPatch, components: list[dict],
     (home / "run" / "state.json").write_text(json.dumps(
         {"supervisor_pid": os.getpid(), "phase": phase, "components": components}))
     monkeypatch.setenv("ZHIJIAN_HOME", str(home))
+    monkeypatch.delenv("ZHIJIAN_AS", raising=False)
     code = main(["status", "--json"])
     return code, json.loads(capsys.readouterr().out)
 
@@ -98,3 +99,52 @@ def test_no_supervisor_exits_1(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ZHIJIAN_HOME", str(tmp_path))
     assert main(["status", "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["running"] is False
+
+
+def test_deployments_suspended_or_expired_are_named_and_exit_3(live_url):
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from zhijian.cli.status import deployment_rows, exit_code
+    from zhijian.registry.v1 import registry_service_pb2 as pb
+
+    now = 2_000_000_000.0
+
+    def deployed(version: str, state: int, revalidate: float) -> pb.DeployedVersion:
+        return pb.DeployedVersion(version=version, filing_state=state,
+                                  revalidate_time=Timestamp(seconds=int(revalidate)))
+
+    approved = pb.FILING_STATE_APPROVED
+    rows = deployment_rows([
+        pb.Deployment(name="deployments/ok", state=pb.DEPLOYMENT_STATE_ACTIVE,
+                      production=deployed("1", approved, now + 86400)),
+        pb.Deployment(name="deployments/killed", state=pb.DEPLOYMENT_STATE_SUSPENDED,
+                      production=deployed("2", approved, now + 86400)),
+        pb.Deployment(name="deployments/filing-suspended", state=pb.DEPLOYMENT_STATE_ACTIVE,
+                      production=deployed("3", pb.FILING_STATE_SUSPENDED, now + 86400)),
+        pb.Deployment(name="deployments/lapsed", state=pb.DEPLOYMENT_STATE_ACTIVE,
+                      production=deployed("4", pb.FILING_STATE_EXPIRED, now - 1)),
+        # The registry's EXPIRED push may lag: the date alone decides, as serving does.
+        pb.Deployment(name="deployments/past-date", state=pb.DEPLOYMENT_STATE_ACTIVE,
+                      production=deployed("5", approved, now - 1)),
+        pb.Deployment(name="deployments/empty", state=pb.DEPLOYMENT_STATE_ACTIVE),
+    ], now)
+    assert {r["name"].removeprefix("deployments/"): r["problem"] for r in rows} == {
+        "ok": "", "killed": "suspended", "filing-suspended": "production version suspended",
+        "lapsed": "production version expired", "past-date": "production version expired",
+        "empty": ""}
+    serving = [{"serving": True, "critical": True}]
+    assert exit_code("running", serving, rows) == 3
+    assert exit_code("running", serving, rows[:1]) == 0
+    assert exit_code("running", serving, None) == 0  # not checked: no identity
+    # Down outranks a deployment, which outranks a degraded platform.
+    assert exit_code("running", [{"serving": False, "critical": True}], rows) == 1
+    assert exit_code("running", [*serving, {"serving": False, "critical": False}], rows) == 3
+    assert exit_code("running", [*serving, {"serving": False, "critical": False}], []) == 4
+
+
+def test_without_an_identity_deployments_are_not_checked_and_say_how(tmp_path, monkeypatch,
+                                                                      capsys, live_url):
+    monkeypatch.delenv("ZHIJIAN_AS", raising=False)
+    code, shown = status(tmp_path, monkeypatch, [component("registry", live_url)], capsys)
+    assert code == 0 and shown["deployments"] is None
+    assert "--as" in shown["deployments_unchecked"]

@@ -25,8 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="start the embedded platform in the foreground")
     _add_json(up)
 
-    status = commands.add_parser("status", help="health of every component; exit 1 while a "
-                                 "critical one is not serving, 4 while degraded")
+    status = commands.add_parser("status", help="health of every component (and, with --as, "
+                                 "of every deployment); exit 1 down, 3 a deployment "
+                                 "suspended or expired, 4 degraded")
+    add_identity_args(status)
     _add_json(status)
 
     down = commands.add_parser("down", help="stop the platform under $ZHIJIAN_HOME, also one "
