@@ -57,8 +57,9 @@ def supervisor(data: dict[str, Any]) -> psutil.Process | None:
 
 
 def _gone(process: psutil.Process) -> bool:
+    """Exited, a zombie (init reaps it), or its pid now someone else's."""
     try:
-        return bool(process.status() == psutil.STATUS_ZOMBIE)
+        return not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
     except psutil.Error:
         return True
 
@@ -130,7 +131,7 @@ def wait_gone(leftovers: list[Leftover], timeout_s: float) -> list[Leftover]:
     deadline = time.monotonic() + timeout_s
     alive = leftovers
     while True:
-        alive = [left for left in alive if left.process.is_running() and not _gone(left.process)]
+        alive = [left for left in alive if not _gone(left.process)]
         if not alive or time.monotonic() >= deadline:
             return alive
         time.sleep(0.1)

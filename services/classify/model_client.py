@@ -23,8 +23,9 @@ loaded the model (seconds), so connections succeed and requests wait in the kern
 backlog until their deadline. The client therefore treats a lost connection, or a request
 unanswered for ``probe_after_s`` while a probe of ``/readyz`` gets no answer either, as an
 outage: requests in flight end with ``UNAVAILABLE`` / ``MODEL_SERVER_UNAVAILABLE`` and
-later calls fail as soon as one shared probe (``probe_timeout_s``) finds the server still
-silent, until a probe is answered. A slow but live server answers its probe, and its
+later calls fail as soon as one shared probe (``probe_timeout_s``, long enough for a
+CPU-starved but live server to answer) finds the server still silent, until a probe is
+answered. A slow but live server answers its probe, and its
 calls wait for their own deadline.
 
 Every request carries a caller's gateway assertion and its request id
@@ -108,7 +109,7 @@ PROBE_PATH = "/readyz"  # open on the model server, and cheap: no model involved
 class ModelServerClient:
     def __init__(self, base_url: str, *, pool_size: int = 64, max_in_flight: int = 4,
                  max_texts_per_request: int = 64, max_chars_per_slice: int = 16_000,
-                 probe_after_s: float = 1.0, probe_timeout_s: float = 0.5) -> None:
+                 probe_after_s: float = 1.0, probe_timeout_s: float = 1.0) -> None:
         self._base_url = base_url
         self._probe_after_s = probe_after_s
         self._probe_timeout_s = probe_timeout_s

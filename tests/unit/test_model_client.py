@@ -345,7 +345,7 @@ def test_a_restarting_server_that_accepts_but_never_answers_fails_fast():
             assert elapsed < 3.0, f"hung {elapsed:.1f}s of an 8 s deadline"
             # Known to be down: one short probe, not another wait.
             again, elapsed = await timed_failure(client, 8.0)
-            assert again.reason == "MODEL_SERVER_UNAVAILABLE" and elapsed < 1.5
+            assert again.reason == "MODEL_SERVER_UNAVAILABLE" and elapsed < 2.0
         finally:
             await client.close()
             restarting.close()

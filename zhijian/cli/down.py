@@ -23,6 +23,13 @@ from zhijian.supervisor import pid_file_beside
 SUPERVISOR_STOP_S = 60.0
 
 
+def _running(process: psutil.Process) -> bool:
+    try:
+        return bool(process.is_running() and process.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
 def cmd_down(args: argparse.Namespace, out: Output) -> int:
     layout = HomeLayout(zhijian_home())
     pid_file = pid_file_beside(layout.state_file)
@@ -37,10 +44,9 @@ def cmd_down(args: argparse.Namespace, out: Output) -> int:
         with contextlib.suppress(psutil.Error):
             up.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + SUPERVISOR_STOP_S
-        while up.is_running() and up.status() != psutil.STATUS_ZOMBIE \
-                and time.monotonic() < deadline:
+        while _running(up) and time.monotonic() < deadline:
             time.sleep(0.2)
-        if up.is_running():
+        if _running(up):
             out.progress(f"zhijian up (pid {up.pid}) did not stop in {SUPERVISOR_STOP_S:.0f}s; "
                          "killing it and its components")
             with contextlib.suppress(psutil.Error):

@@ -99,10 +99,14 @@ def platform_env(layout: HomeLayout, ports: StackPorts) -> dict[str, str]:
 
 def with_restart_policy(specs: list[ComponentSpec],
                         env: Mapping[str, str] | None = None) -> list[ComponentSpec]:
-    """``ZHIJIAN_RESTART_MAX`` restarts within ``ZHIJIAN_RESTART_WINDOW_S`` seconds."""
+    """``ZHIJIAN_RESTART_MAX`` restarts within ``ZHIJIAN_RESTART_WINDOW_S`` seconds; every
+    readiness timeout times ``ZHIJIAN_READY_TIMEOUT_SCALE`` (a machine shared with other
+    work starts MLflow in minutes, not seconds)."""
     limit = env_int("ZHIJIAN_RESTART_MAX", DEFAULT_RESTART_MAX, env)
     window = env_float("ZHIJIAN_RESTART_WINDOW_S", DEFAULT_RESTART_WINDOW_S, env)
-    return [dataclasses.replace(spec, max_restarts=limit, restart_window_s=window)
+    scale = env_float("ZHIJIAN_READY_TIMEOUT_SCALE", 1.0, env)
+    return [dataclasses.replace(spec, max_restarts=limit, restart_window_s=window,
+                                ready_timeout_s=spec.ready_timeout_s * scale)
             for spec in specs]
 
 
