@@ -161,15 +161,14 @@ class AssertionSigner:
 
     @classmethod
     def load_or_create(cls, keys_dir: Path, *, issuer: str, domain: str | None = None,
-                       ttl_s: float = DEFAULT_TTL_S, key_file: Path | None = None
-                       ) -> AssertionSigner:
+                       ttl_s: float = DEFAULT_TTL_S) -> AssertionSigner:
         """The domain's existing key, else a new one; either way published for it.
 
         ``domain`` defaults to the one a gateway's own name (``svc:gateway-<domain>``)
         states; any other issuer must name the domain it acts for."""
         domain = domain if domain is not None else _gateway_domain(issuer)
         identity.private_dir(keys_dir)
-        path = key_file or assertion_key_path(keys_dir, domain)
+        path = assertion_key_path(keys_dir, domain)
         if not path.exists():
             with contextlib.suppress(FileExistsError):
                 write_file(path, identity.private_key_pem(Ed25519PrivateKey.generate()),
