@@ -42,11 +42,21 @@ def test_dead_model_server_gives_unavailable_and_is_restarted(platform):
     restarts = platform.component_restarts("classify-model-server")
     platform.kill_model_server()
     time.sleep(1.5)  # the supervisor looks every 0.5 s, then kills the orphans
-    started = time.monotonic()
-    with pytest.raises(grpc.RpcError) as failure:
-        classify(platform, timeout=3.0)
-    assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
-    assert time.monotonic() - started < 3.5
+    # While BentoML restarts (its port bound, its workers loading the model) every call
+    # fails fast, well within a generous deadline, until it serves again.
+    failures = []
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        started = time.monotonic()
+        try:
+            classify(platform, timeout=8.0)
+            break
+        except grpc.RpcError as failure:
+            failures.append((failure.code(), round(time.monotonic() - started, 2)))
+        time.sleep(0.2)
+    assert failures, "the first call after the kill cannot be served"
+    assert all(code == grpc.StatusCode.UNAVAILABLE for code, _ in failures), failures
+    assert max(elapsed for _, elapsed in failures) < 3.5, failures
     platform.wait_healthy(180)
     assert classify(platform, timeout=10).results
     assert platform.component_restarts("classify-model-server") == restarts + 1
