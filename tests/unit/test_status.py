@@ -109,7 +109,8 @@ def test_deployments_suspended_or_expired_are_named_and_exit_3(live_url):
 
     now = 2_000_000_000.0
 
-    def deployed(version: str, state: int, revalidate: float) -> pb.DeployedVersion:
+    def deployed(version: str, state: pb.FilingState, revalidate: float
+                 ) -> pb.DeployedVersion:
         return pb.DeployedVersion(version=version, filing_state=state,
                                   revalidate_time=Timestamp(seconds=int(revalidate)))
 
