@@ -54,6 +54,15 @@ INVALID_RESOURCE_NAME = "INVALID_RESOURCE_NAME"
 FIELD_REQUIRED = "FIELD_REQUIRED"
 NUL_CHARACTER_IN_TEXT = "NUL_CHARACTER_IN_TEXT"
 REQUEST_TOO_DEEP = "REQUEST_TOO_DEEP"
+INVALID_TIMESTAMP = "INVALID_TIMESTAMP"
+INVALID_DURATION = "INVALID_DURATION"
+
+# The ranges google/protobuf/timestamp.proto and duration.proto define. Outside them a
+# value decodes but cannot be printed as JSON or turned into a datetime, so the first
+# handler to record it would fail as INTERNAL.
+_TIMESTAMP_SECONDS = (-62_135_596_800, 253_402_300_799)  # 0001-01-01 .. 9999-12-31
+_DURATION_SECONDS = 315_576_000_000  # 10,000 years either way
+_NANOS = 999_999_999
 
 # Far beyond any message of the project's protos (three levels at most); only a
 # self-recursive type could go deeper, and protobuf's own parser stops at 100.
@@ -75,6 +84,8 @@ _MESSAGE = pb_descriptor.FieldDescriptor.TYPE_MESSAGE
 _STRING = pb_descriptor.FieldDescriptor.TYPE_STRING
 _BYTES = pb_descriptor.FieldDescriptor.TYPE_BYTES
 _ENUM = pb_descriptor.FieldDescriptor.TYPE_ENUM
+_TIMESTAMP = "google.protobuf.Timestamp"
+_DURATION = "google.protobuf.Duration"
 
 
 def is_identifier_name(field_name: str) -> bool:
@@ -171,6 +182,8 @@ class _FieldPlan:
     pattern: re.Pattern[str] | None = None
     resource_type: str = ""
     nested: _MessagePlan | None = None
+    # "google.protobuf.Timestamp" or "google.protobuf.Duration": checked for its range.
+    well_known: str = ""
     map_key: _FieldPlan | None = None
     map_value: _FieldPlan | None = None
     # Settled once the plan is complete (see _prune): the hot path reads, never derives.
@@ -178,7 +191,8 @@ class _FieldPlan:
 
     @property
     def checks_itself(self) -> bool:
-        return self.required or self.identifier or self.text or self.pattern is not None
+        return (self.required or self.identifier or self.text or self.pattern is not None
+                or bool(self.well_known))
 
     @property
     def useful(self) -> bool:
@@ -239,7 +253,8 @@ def _prune(root: _MessagePlan) -> None:
                 if part is not None:
                     part.checks_values = (part.identifier or part.text
                                           or part.pattern is not None
-                                          or part.nested is not None)
+                                          or part.nested is not None
+                                          or bool(part.well_known))
 
 
 class _PlanBuilder:
@@ -292,6 +307,9 @@ class _PlanBuilder:
             if entry.GetOptions().map_entry:
                 plan.map_key = self._map_part(entry.fields_by_name["key"], in_resource)
                 plan.map_value = self._map_part(entry.fields_by_name["value"], in_resource)
+                return plan
+            if entry.full_name in (_TIMESTAMP, _DURATION):
+                plan.well_known = entry.full_name
                 return plan
             below = frozenset(p.split(".", 1)[1] for p in deferred
                               if p.startswith(fd.name + "."))
@@ -449,6 +467,11 @@ class RequestValidator:
 
     def _value(self, fp: _FieldPlan, value: Any, where: _Path, depth: int,
                out: list[FieldViolation]) -> None:
+        if fp.well_known:
+            violation = _time_violation(fp.well_known, value, where)
+            if violation is not None:
+                out.append(violation)
+            return
         if fp.nested is not None:
             self._message(value, fp.nested, where, depth + 1, out)
             return
@@ -465,6 +488,23 @@ class RequestValidator:
         if fp.pattern is not None and value and fp.pattern.fullmatch(value) is None:
             out.append(FieldViolation(_render(where), f"{_shown(value)} is not a resource "
                                       f"name of {fp.resource_type}", INVALID_RESOURCE_NAME))
+
+
+def _time_violation(kind: str, value: Any, where: _Path) -> FieldViolation | None:
+    seconds, nanos = value.seconds, value.nanos
+    if kind == _TIMESTAMP:
+        if (_TIMESTAMP_SECONDS[0] <= seconds <= _TIMESTAMP_SECONDS[1]
+                and 0 <= nanos <= _NANOS):
+            return None
+        return FieldViolation(_render(where), f"seconds {seconds} and nanos {nanos} are not a "
+                              "timestamp between 0001-01-01 and 9999-12-31 with nanos in "
+                              f"[0, {_NANOS}]", INVALID_TIMESTAMP)
+    same_sign = seconds == 0 or nanos == 0 or (seconds > 0) == (nanos > 0)
+    if abs(seconds) <= _DURATION_SECONDS and abs(nanos) <= _NANOS and same_sign:
+        return None
+    return FieldViolation(_render(where), f"seconds {seconds} and nanos {nanos} are not a "
+                          f"duration of at most {_DURATION_SECONDS} s with nanos of the same "
+                          f"sign and at most {_NANOS}", INVALID_DURATION)
 
 
 def request_validator(method: pb_descriptor.MethodDescriptor, *,

@@ -271,7 +271,13 @@ def test_a_method_with_nothing_left_to_check_costs_nothing() -> None:
     assert request_validator(CLASSIFY.methods_by_name["Classify"],
                              checked_by_handler=CLASSIFY_CHECKS["Classify"]) is None
     assert request_validator(REGISTRY.methods_by_name["ListFilings"]) is None
-    assert request_validator(REGISTRY.methods_by_name["WatchDeployments"]) is None
+    # WatchDeployments checks nothing but the range of its heartbeat interval.
+    watch = request_validator(REGISTRY.methods_by_name["WatchDeployments"])
+    assert isinstance(watch, RequestValidator)
+    assert watch.violations(pb.WatchDeploymentsRequest(filter="x\x00")) == []
+    bad = pb.WatchDeploymentsRequest()
+    bad.heartbeat_interval.nanos = -1_000_000_000
+    assert [v.reason for v in watch.violations(bad)] == ["INVALID_DURATION"]
 
 
 def test_handler_checks_must_name_real_fields_and_methods() -> None:
@@ -399,3 +405,42 @@ def test_the_kernel_refuses_bad_requests_before_unary_and_streaming_handlers() -
     ]
     assert results[3].name == "cases/c-1" and [c.case.name for c in results[4]] == ["cases/c-2"]
     assert ran == ["GetCase", "WatchCase"]  # only the valid requests reached a handler
+
+
+def _registry_method(name: str) -> d.MethodDescriptor:
+    return pb.DESCRIPTOR.services_by_name["RegistryService"].methods_by_name[name]
+
+
+@pytest.mark.parametrize(("seconds", "nanos", "valid"), [
+    (1_796_307_538, 0, True), (0, 999_999_999, True), (-62_135_596_800, 0, True),
+    (253_402_300_799, 999_999_999, True),
+    (1_796_307_538, -1, False), (1_796_307_538, 2_147_483_647, False),
+    (253_402_300_800, 0, False), (-62_135_596_801, 0, False),
+])
+def test_timestamps_out_of_their_range_are_refused(seconds: int, nanos: int,
+                                                   valid: bool) -> None:
+    # Found by the fuzz: such a record decoded, then failed as INTERNAL when it was
+    # printed to the ledger.
+    validator = request_validator(_registry_method("RegisterDataset"))
+    assert isinstance(validator, RequestValidator)
+    request = pb.RegisterDatasetRequest()
+    request.dataset.collection_start_time.seconds = seconds
+    request.dataset.collection_start_time.nanos = nanos
+    found = {(v.field, v.reason) for v in validator.violations(request)}
+    assert (("dataset.collection_start_time", "INVALID_TIMESTAMP") in found) is not valid
+
+
+@pytest.mark.parametrize(("seconds", "nanos", "valid"), [
+    (0, 1_500_000, True), (-3, -5, True), (315_576_000_000, 0, True),
+    (0, 1_000_000_000, False), (0, -1_000_000_000, False), (1, -1, False),
+    (315_576_000_001, 0, False),
+])
+def test_durations_out_of_their_range_are_refused(seconds: int, nanos: int,
+                                                  valid: bool) -> None:
+    validator = request_validator(_registry_method("AppendCallRecords"))
+    assert isinstance(validator, RequestValidator)
+    request = pb.AppendCallRecordsRequest()
+    record = request.records.add(record_id="r1", caller="user:a", method="/a.B/C")
+    record.latency.seconds, record.latency.nanos = seconds, nanos
+    found = {(v.field, v.reason) for v in validator.violations(request)}
+    assert (("records[0].latency", "INVALID_DURATION") in found) is not valid
