@@ -116,9 +116,8 @@ class ModelServerClient:
         self._down = False  # an outage seen, no probe answered since
         self._probe: asyncio.Task[bool] | None = None  # shared by every caller that waits
         self._probe_session: aiohttp.ClientSession | None = None
-        # Tasks inside an HTTP request now, and those an outage ended (see _outage).
-        self._requesting: set[asyncio.Task[Any]] = set()
-        self._interrupted: set[asyncio.Task[Any]] = set()
+        # Resolved at the next outage: every request in flight races it.
+        self._next_outage: asyncio.Future[None] | None = None
         self._max_slice_chars = max_chars_per_slice
         self._pool_size = pool_size
         self._max_in_flight = max_in_flight
@@ -180,13 +179,12 @@ class ModelServerClient:
         else:
             self._outage()
 
-    def _outage(self, seen_by: asyncio.Task[Any] | None = None) -> None:
-        """End every request in flight (but the one that saw the outage): none of them
-        will be answered."""
+    def _outage(self) -> None:
+        """End every request in flight: none of them will be answered."""
         self._down = True
-        for task in self._requesting - self._interrupted - {seen_by}:
-            self._interrupted.add(task)
-            task.cancel()
+        if self._next_outage is not None and not self._next_outage.done():
+            self._next_outage.set_result(None)
+        self._next_outage = None
 
     def _suspect(self) -> None:
         if not self._down:
@@ -204,21 +202,24 @@ class ModelServerClient:
         # Shielded: a caller that gives up must not cancel the others' probe.
         if self._down and not await asyncio.shield(self._probing()):
             raise self._unavailable(f"does not answer (restarting?); probed within "
-                                        f"{self._probe_timeout_s:.1f}s")
-        task = asyncio.current_task()
-        assert task is not None
-        self._requesting.add(task)
-        watchdog = asyncio.get_running_loop().call_later(self._probe_after_s, self._suspect)
+                                    f"{self._probe_timeout_s:.1f}s")
+        loop = asyncio.get_running_loop()
+        if self._next_outage is None:
+            self._next_outage = loop.create_future()
+        outage = self._next_outage
+        # A task of its own, so that an outage can end the wait without cancelling the
+        # caller's task (a cancellation racing a finished request would leak out of here).
+        request = loop.create_task(self._request(path, headers, body, timeout_s))
+        watchdog = loop.call_later(self._probe_after_s, self._suspect)
         try:
-            return await self._request(path, headers, body, timeout_s)
-        except asyncio.CancelledError:
-            if task not in self._interrupted or task.uncancel() > 0:
-                raise
-            raise self._unavailable("stopped answering (restarting?)") from None
+            await asyncio.wait((request, outage), return_when=asyncio.FIRST_COMPLETED)
         finally:
             watchdog.cancel()
-            self._requesting.discard(task)
-            self._interrupted.discard(task)
+            if not request.done():
+                request.cancel()
+        if request.done() and not request.cancelled():
+            return request.result()  # an answer (or its own error) wins over an outage
+        raise self._unavailable("stopped answering (restarting?)")
 
     async def _request(self, path: str, headers: dict[str, str], body: dict[str, Any],
                        timeout_s: float) -> Any:
@@ -244,7 +245,7 @@ class ModelServerClient:
                                        f"{detail}", reason="MODEL_SERVER_ERROR")
                 return json.loads(await response.read())
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
-            self._outage(seen_by=asyncio.current_task())
+            self._outage()
             raise Unavailable(f"model server at {self._base_url} is unreachable: {error}",
                               reason="MODEL_SERVER_UNAVAILABLE") from None
         except TimeoutError:
