@@ -33,6 +33,11 @@ def _violations(dataset: pb.Dataset) -> list[FieldViolation]:
             v.append(FieldViolation(f"dataset.{field}", "is required", "DATASET_FIELD_REQUIRED"))
     if dataset.data_level == types_pb.DATA_LEVEL_UNSPECIFIED:
         v.append(FieldViolation("dataset.data_level", "is required", "DATASET_FIELD_REQUIRED"))
+    elif dataset.data_level not in types_pb.DataLevel.values():
+        # proto3 enums are open: an unknown number decodes and would reach the ledger.
+        v.append(FieldViolation("dataset.data_level",
+                                f"unknown data level {dataset.data_level}; use L1-L4",
+                                "UNKNOWN_DATA_LEVEL"))
     return v
 
 

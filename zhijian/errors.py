@@ -17,6 +17,17 @@ from grpc_status import rpc_status
 
 from zhijian.metadata import ERROR_DOMAIN
 
+# gRPC carries a status in headers, which peers cap at 16 KiB in all; an error that
+# echoes a caller's oversized input must still fit, or the caller gets a transport error
+# instead of ours. What is cut is said to be cut.
+MAX_MESSAGE_CHARS = 1000
+MAX_DETAIL_CHARS = 200
+MAX_VIOLATIONS_SENT = 20
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more)"
+
 
 @dataclass(frozen=True)
 class FieldViolation:
@@ -45,18 +56,25 @@ class ZhijianError(Exception):
 
     def to_status(self) -> status_pb2.Status:
         details = [_pack(error_details_pb2.ErrorInfo(
-            reason=self.reason, domain=ERROR_DOMAIN, metadata=self.metadata))]
+            reason=self.reason, domain=ERROR_DOMAIN,
+            metadata={_cut(k, MAX_DETAIL_CHARS): _cut(v, MAX_DETAIL_CHARS)
+                      for k, v in self.metadata.items()}))]
         if self.violations:
             details.append(_pack(error_details_pb2.BadRequest(field_violations=[
                 error_details_pb2.BadRequest.FieldViolation(
-                    field=v.field, description=v.description, reason=v.reason)
-                for v in self.violations
+                    field=_cut(v.field, MAX_DETAIL_CHARS),
+                    description=_cut(v.description, MAX_DETAIL_CHARS), reason=v.reason)
+                for v in self.violations[:MAX_VIOLATIONS_SENT]
             ])))
         if self.retry_delay_s is not None:
             delay = duration_pb2.Duration()
             delay.FromNanoseconds(max(0, round(self.retry_delay_s * 1e9)))
             details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
-        return status_pb2.Status(code=self.code.value[0], message=self.message, details=details)
+        message = _cut(self.message, MAX_MESSAGE_CHARS)
+        if len(self.violations) > MAX_VIOLATIONS_SENT:
+            message += (f" ({len(self.violations)} violations; the first "
+                        f"{MAX_VIOLATIONS_SENT} are in the details)")
+        return status_pb2.Status(code=self.code.value[0], message=message, details=details)
 
     def to_grpc_status(self) -> grpc.Status:
         return rpc_status.to_status(self.to_status())

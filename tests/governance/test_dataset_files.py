@@ -100,3 +100,15 @@ def test_roots_changed_after_registration_are_the_ones_that_count(harness: Harne
                                                dataset_roots=(elsewhere,))
     error = _submission_refusal(harness, draft)
     assert error.reason == "DATASET_URI_NOT_ALLOWED"
+
+
+def test_an_unknown_data_level_is_invalid_not_internal(harness: Harness) -> None:
+    # Found by the fuzz: proto3 enums are open, so level 99 decoded and then failed as
+    # INTERNAL when the registration was written to the ledger.
+    head = harness.governance_head()
+    error = refused(catalog.register, harness.ctx, DEVELOPER, pb.RegisterDatasetRequest(
+        dataset=pb.Dataset(display_name="probe", uri=str(harness.tmp / "train.jsonl"),
+                           source="the tests", legal_basis="own work",
+                           data_level=99)))  # type: ignore[arg-type]
+    assert (error.code.name, error.reason) == ("INVALID_ARGUMENT", "UNKNOWN_DATA_LEVEL")
+    assert harness.governance_head() == head

@@ -53,3 +53,21 @@ def test_internal_status_hides_the_cause_but_gives_a_reference():
     assert "Traceback" not in status.details
     keys = [k for k, _ in status.trailing_metadata]
     assert "grpc-status-details-bin" in keys
+
+
+def test_an_error_echoing_oversized_input_still_fits_in_grpc_headers() -> None:
+    # Found by the fuzz: 300 violations of a 10,000-character name outgrew gRPC's 16 KiB
+    # header limit, and the caller got a transport error instead of this one.
+    from zhijian.errors import FieldViolation, InvalidArgument
+
+    huge = "x" * 10_000
+    error = InvalidArgument(f"name {huge} is invalid", reason="INVALID_RESOURCE_NAME",
+                            metadata={"name": huge},
+                            violations=[FieldViolation(f"requests[{i}].name", huge, "BAD")
+                                        for i in range(300)])
+    status = error.to_grpc_status()
+    size = len(status.details) + sum(len(k) + len(v) for k, v in status.trailing_metadata)
+    assert size < 12_000
+    parsed = error.to_status()
+    assert "300 violations" in parsed.message and "more)" in parsed.message
+    assert len(parsed.details) == 2
