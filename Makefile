@@ -54,6 +54,7 @@ proto-lint: node_modules/.bin/buf
 
 bench: $(VENV)/.runtime
 	$(VENV)/bin/zhijian bench classify
+	$(PY) -m zhijian.dlp_bench
 
 eval: $(VENV)/.runtime
 	$(VENV)/bin/zhijian eval classify
