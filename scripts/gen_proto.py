@@ -1,16 +1,24 @@
 """Generate the Python code of zhijian's API contracts, offline and reproducibly.
 
-    .venv/bin/python scripts/gen_proto.py            # regenerate zhijian/<service>/v1/*_pb2*.py[i]
-    .venv/bin/python scripts/gen_proto.py --check    # exit 1 and list stale files, change nothing
-    .venv/bin/python scripts/gen_proto.py --buf-deps # prepare .buf-deps/ for buf (see buf.yaml)
-    .venv/bin/python scripts/gen_proto.py --lint     # --buf-deps, then `npx --no-install buf lint`
+    .venv/bin/python scripts/gen_proto.py          # regenerate zhijian/<service>/v1/*_pb2*.py[i]
+                                                   # and refresh proto/third_party/
+    .venv/bin/python scripts/gen_proto.py --check  # exit 1 and list stale files, change nothing
+    .venv/bin/python scripts/gen_proto.py --lint   # `npx --no-install buf lint` (see buf.yaml)
 
-Every ``*.proto`` under ``proto/`` is compiled with grpc_tools.protoc (``--python_out``,
+Every ``*.proto`` under ``proto/zhijian/`` is compiled with grpc_tools.protoc (``--python_out``,
 ``--grpc_python_out``, ``--pyi_out``) into the repository root, so ``proto/zhijian/classify/v1/
 classify_service.proto`` becomes ``zhijian/classify/v1/classify_service_pb2.py`` (plus
 ``_pb2_grpc.py`` and ``_pb2.pyi``). Imports resolve against ``proto/``, the ``.proto`` files of
 the googleapis-common-protos package (google/api, google/rpc, ...) and grpcio-tools' bundled
 well-known types; nothing is fetched from the network.
+
+The contracts ship with the third-party protos they need, so that a client in any language
+builds from ``proto/`` alone: ``proto/third_party/`` holds unmodified copies, taken from the
+googleapis-common-protos package, of every non-well-known .proto the contracts import
+(transitively, as protoc resolves them) plus ``google/rpc/error_details.proto``, with that
+package's license and a README. No code is generated from them (the package provides their
+Python modules), and protoc still reads them from the package, so the copies are checked
+against it byte for byte like generated code.
 
 Generated files are never edited by hand. A run first deletes every generated module under
 ``zhijian/`` (``*_pb2.py``, ``*_pb2_grpc.py`` and their ``.pyi``) that the current protos no
@@ -32,7 +40,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_DIR = ROOT / "proto"
 PACKAGE = "zhijian"  # top-level Python package the protos generate into
-BUF_DEPS_DIR = ROOT / ".buf-deps"
+THIRD_PARTY_DIR = PROTO_DIR / "third_party"
+# Imported by no contract, but it defines what every error's google.rpc.Status details hold
+# (ErrorInfo, BadRequest, RetryInfo, see zhijian/errors.py): clients need it to read errors.
+THIRD_PARTY_EXTRA = ("google/rpc/error_details.proto",)
+# protoc, buf and protobufjs (@grpc/proto-loader) all bundle the well-known types.
+WELL_KNOWN_PREFIX = "google/protobuf/"
+GOOGLEAPIS_DIST = "googleapis-common-protos"
 GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi")
 
 
@@ -60,7 +74,9 @@ def wkt_include() -> Path:
 
 
 def proto_files() -> list[str]:
-    files = sorted(p.relative_to(PROTO_DIR).as_posix() for p in PROTO_DIR.rglob("*.proto"))
+    """The contracts: every .proto under proto/ except the shipped third-party ones."""
+    files = sorted(p.relative_to(PROTO_DIR).as_posix() for p in PROTO_DIR.rglob("*.proto")
+                   if THIRD_PARTY_DIR not in p.parents)
     if not files:
         raise SystemExit(f"gen_proto: no .proto files under {PROTO_DIR}")
     outside = [f for f in files if not f.startswith(PACKAGE + "/")]
@@ -73,9 +89,7 @@ def is_generated(path: Path) -> bool:
     return path.name.endswith(GENERATED_SUFFIXES)
 
 
-def generate(out: Path) -> dict[str, bytes]:
-    """Compile every proto into ``out``; return {posix path relative to out: content}."""
-    files = proto_files()
+def protoc(*args: str) -> None:
     cmd = [
         sys.executable,
         "-m",
@@ -83,15 +97,18 @@ def generate(out: Path) -> dict[str, bytes]:
         f"--proto_path={PROTO_DIR.relative_to(ROOT).as_posix()}",
         f"--proto_path={googleapis_include()}",
         f"--proto_path={wkt_include()}",
-        f"--python_out={out}",
-        f"--grpc_python_out={out}",
-        f"--pyi_out={out}",
-        *(f"proto/{f}" for f in files),
+        *args,
     ]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout + proc.stderr)
         raise SystemExit(f"gen_proto: protoc failed (exit {proc.returncode})")
+
+
+def generate(out: Path) -> dict[str, bytes]:
+    """Compile every proto into ``out``; return {posix path relative to out: content}."""
+    protoc(f"--python_out={out}", f"--grpc_python_out={out}", f"--pyi_out={out}",
+           *(f"proto/{f}" for f in proto_files()))
     result: dict[str, bytes] = {}
     for path in sorted(out.rglob("*")):
         if path.is_file():
@@ -185,35 +202,114 @@ def write_tree(generated: dict[str, bytes]) -> list[str]:
     return changed
 
 
-def prepare_buf_deps() -> Path:
-    """Mirror the third-party .proto files into .buf-deps/, the second module of buf.yaml."""
-    wanted: dict[Path, Path] = {}
-    for include in (googleapis_include(), wkt_include()):
-        for src in sorted((include / "google").rglob("*.proto")):
-            wanted.setdefault(src.relative_to(include), src)
-    BUF_DEPS_DIR.mkdir(exist_ok=True)
-    for rel, src in wanted.items():
-        dst = BUF_DEPS_DIR / rel
-        content = src.read_bytes()
-        if dst.is_file() and dst.read_bytes() == content:
+def third_party_protos() -> list[str]:
+    """Every non-well-known third-party .proto the contracts (and THIRD_PARTY_EXTRA) need.
+
+    protoc resolves the imports, so the set is exactly what a compiler of proto/ asks for,
+    however deep, and no file it does not."""
+    from google.protobuf import descriptor_pb2
+
+    with tempfile.TemporaryDirectory(prefix="zhijian-proto-deps-") as tmp:
+        out = Path(tmp) / "deps.binpb"
+        protoc(f"--descriptor_set_out={out}", "--include_imports",
+               *(f"proto/{f}" for f in proto_files()), *THIRD_PARTY_EXTRA)
+        fds = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
+    return sorted(f.name for f in fds.file
+                  if not f.name.startswith((PACKAGE + "/", WELL_KNOWN_PREFIX)))
+
+
+def googleapis_license() -> tuple[str, bytes]:
+    """Version and LICENSE text of the googleapis-common-protos distribution."""
+    from importlib import metadata
+
+    dist = metadata.distribution(GOOGLEAPIS_DIST)
+    for file in dist.files or ():
+        if file.name == "LICENSE":
+            return dist.version, Path(str(dist.locate_file(file))).read_bytes()
+    raise SystemExit(f"gen_proto: {GOOGLEAPIS_DIST} {dist.version} ships no LICENSE file")
+
+
+def third_party_readme(version: str, protos: list[str]) -> bytes:
+    listing = "".join(f"- `{p}`\n" for p in protos)
+    return f"""# Third-party protos of zhijian's contracts
+
+Unmodified copies of Google's common protos (<https://github.com/googleapis/googleapis>),
+Copyright Google LLC, under the Apache License 2.0: see `LICENSE` here and each file's
+header. They come from the Python package {GOOGLEAPIS_DIST} {version} (pinned in
+requirements.lock) and are refreshed by `make proto` (`scripts/gen_proto.py`); do not edit
+them: `make proto-check` fails if they differ from that package's.
+
+They are the .proto files that the contracts under `proto/zhijian/` import, directly or
+through one another, plus `google/rpc/error_details.proto`, which defines what the
+`google.rpc.Status` details of every zhijian error hold (`ErrorInfo`, `BadRequest`,
+`RetryInfo`). Google's well-known types (`google/protobuf/*.proto`) are not here:
+protoc, buf and protobufjs / `@grpc/proto-loader` bundle them.
+
+To build a client, give the compiler two include paths, `proto/` and `proto/third_party/`,
+e.g. `protoc -I proto -I proto/third_party ...` or `@grpc/proto-loader`'s
+`includeDirs: ["proto", "proto/third_party"]` (tests/node/classify_client.mjs). Python
+clients need none of this: the package provides the `google.api` and `google.rpc` modules.
+
+{listing}""".encode()
+
+
+def third_party_tree() -> dict[str, bytes]:
+    """What proto/third_party/ should hold: {posix path relative to it: content}."""
+    protos = third_party_protos()
+    include = googleapis_include()
+    missing = [p for p in protos if not (include / p).is_file()]
+    if missing:
+        raise SystemExit(f"gen_proto: imported but not in {GOOGLEAPIS_DIST}: {missing}")
+    version, license_text = googleapis_license()
+    tree = {p: (include / p).read_bytes() for p in protos}
+    tree["LICENSE"] = license_text
+    tree["README.md"] = third_party_readme(version, protos)
+    return tree
+
+
+def existing_third_party() -> list[str]:
+    if not THIRD_PARTY_DIR.is_dir():
+        return []
+    return sorted(p.relative_to(THIRD_PARTY_DIR).as_posix()
+                  for p in THIRD_PARTY_DIR.rglob("*") if p.is_file())
+
+
+def stale_third_party(tree: dict[str, bytes]) -> list[str]:
+    base = THIRD_PARTY_DIR.relative_to(ROOT).as_posix()
+    stale = []
+    for rel, content in tree.items():
+        path = THIRD_PARTY_DIR / rel
+        if not path.is_file():
+            stale.append(f"{base}/{rel} (missing)")
+        elif path.read_bytes() != content:
+            stale.append(f"{base}/{rel} (out of date)")
+    stale += [f"{base}/{rel} (not shipped)" for rel in existing_third_party()
+              if rel not in tree]
+    return stale
+
+
+def write_third_party(tree: dict[str, bytes]) -> list[str]:
+    base = THIRD_PARTY_DIR.relative_to(ROOT).as_posix()
+    changed = []
+    for rel in existing_third_party():
+        if rel not in tree:
+            (THIRD_PARTY_DIR / rel).unlink()
+            changed.append(f"deleted {base}/{rel}")
+    if THIRD_PARTY_DIR.is_dir():
+        for path in sorted(THIRD_PARTY_DIR.rglob("*"), reverse=True):
+            if path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+    for rel, content in tree.items():
+        path = THIRD_PARTY_DIR / rel
+        if path.is_file() and path.read_bytes() == content:
             continue
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        dst.write_bytes(content)
-    for path in sorted(BUF_DEPS_DIR.rglob("*"), reverse=True):
-        rel = path.relative_to(BUF_DEPS_DIR)
-        if path.is_file() and rel not in wanted:
-            path.unlink()
-        elif path.is_dir() and not any(path.iterdir()):
-            path.rmdir()
-    (BUF_DEPS_DIR / "README").write_text(
-        "Generated by scripts/gen_proto.py --buf-deps from googleapis-common-protos and\n"
-        "grpcio-tools (see buf.yaml). Do not edit or commit.\n"
-    )
-    return BUF_DEPS_DIR
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        changed.append(f"wrote {base}/{rel}")
+    return changed
 
 
 def run_buf_lint(extra: list[str]) -> int:
-    prepare_buf_deps()
     if not (ROOT / "node_modules" / ".bin" / "buf").exists():
         print(
             "gen_proto: buf is not installed; run `npm ci` in the repository root", file=sys.stderr
@@ -231,36 +327,34 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument(
         "--check", action="store_true", help="list stale generated files, exit 1 if any"
     )
-    mode.add_argument("--buf-deps", action="store_true", help="only prepare .buf-deps/ for buf")
-    mode.add_argument("--lint", action="store_true", help="prepare .buf-deps/ and run buf lint")
+    mode.add_argument("--lint", action="store_true", help="run buf lint on proto/")
     args, extra = parser.parse_known_args(argv)
     if extra and not args.lint:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
 
-    if args.buf_deps:
-        print(f"gen_proto: prepared {prepare_buf_deps().relative_to(ROOT)}/")
-        return 0
     if args.lint:
         return run_buf_lint(extra)
 
     with tempfile.TemporaryDirectory(prefix="zhijian-proto-") as tmp:
         generated = generate(Path(tmp))
+    third_party = third_party_tree()
     if args.check:
-        stale = stale_files(generated)
+        stale = stale_files(generated) + stale_third_party(third_party)
         if stale:
-            print(
-                "gen_proto: generated code is stale; run `.venv/bin/python scripts/gen_proto.py`:"
-            )
+            print("gen_proto: generated or shipped files are stale; run "
+                  "`.venv/bin/python scripts/gen_proto.py`:")
             for line in stale:
                 print(f"  {line}")
             return 1
-        print(f"gen_proto: {len(generated)} generated files are up to date")
+        print(f"gen_proto: {len(generated)} generated files and {len(third_party)} files of "
+              f"{THIRD_PARTY_DIR.relative_to(ROOT)}/ are up to date")
         return 0
-    changed = write_tree(generated)
+    changed = write_tree(generated) + write_third_party(third_party)
     for line in changed:
         print(f"gen_proto: {line}")
     protos = len(proto_files())
-    print(f"gen_proto: {len(generated)} files from {protos} protos, {len(changed)} changed")
+    print(f"gen_proto: {len(generated)} files from {protos} protos and {len(third_party)} "
+          f"third-party files, {len(changed)} changed")
     return 0
 
 
