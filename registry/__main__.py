@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 
+from registry import seals
 from registry.context import RegistryContext
 from registry.db import Database, upgrade
 from registry.identities import RevocationList
@@ -43,12 +44,26 @@ def build_context(settings: RegistrySettings) -> RegistryContext:
                            settings=settings)
 
 
+def check_serving_state(ctx: RegistryContext) -> None:
+    """Before serving anything: seal a database that predates seals (once), then hold
+    every deployment whose serving state does not match the ledger."""
+    adopted = seals.adopt_unsealed(ctx)
+    if adopted:
+        log.warning("sealed %d rows of serving state found without seals (first start "
+                    "after an upgrade); recorded as %s on the governance ledger", adopted,
+                    seals.ADOPT_ACTION)
+    problems = seals.check(ctx)
+    for problem in problems:
+        log.error("serving state does not match the ledger: %s", problem.text)
+
+
 async def main() -> None:
     server_settings = ServerSettings.from_env("registry", default_port=DEFAULT_GRPC_PORT,
                                               default_metrics_port=DEFAULT_METRICS_PORT)
     settings = RegistrySettings.from_env()
     ctx = await asyncio.to_thread(build_context, settings)
     ctx.changes.bind(asyncio.get_running_loop())
+    await asyncio.to_thread(check_serving_state, ctx)
     revocations = RevocationList()
     await asyncio.to_thread(revocations.load, ctx)
     verifier = identity.TokenVerifier.from_settings(identity.IdentitySettings.from_env(),

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from registry import seals
 from registry.db import Database
 from registry.ledger import EventInput, Ledger
 from registry.model_store import ModelStore
@@ -22,7 +23,7 @@ from registry.settings import RegistrySettings
 
 GOVERNANCE = "governance"
 CALLS = "calls"
-REGISTRY_ACTOR = "svc:registry"
+REGISTRY_ACTOR = seals.REGISTRY_ACTOR
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class RegistryContext:
     store: ModelStore
     settings: RegistrySettings
     changes: ChangeFeed = field(default_factory=ChangeFeed)
+    holds: seals.ServingHolds = field(default_factory=seals.ServingHolds)
     clock: Callable[[], float] = time.time
 
     @contextmanager
@@ -81,10 +83,20 @@ class RegistryContext:
         append lock, which every act appends to anyway: acts are then serialized in one
         order, so two of them cannot deadlock (a suspension locking filing → deployment
         against a promotion locking deployment → filing) and each sees the state the
-        previous one committed."""
-        with self.db.transaction() as session:
-            self.ledger.lock(session, GOVERNANCE)
-            yield session
+        previous one committed.
+
+        Before it commits, the rows of serving state it changed are sealed on the ledger
+        (registry/seals.py) — or, if what it read does not match its seals, the act is
+        refused and what it affects is held."""
+        try:
+            with self.db.transaction() as session:
+                self.ledger.lock(session, GOVERNANCE)
+                seals.track(session)
+                yield session
+                seals.seal_changes(self, session)
+        except seals.ServingStateMismatch as mismatch:
+            seals.hold(self, mismatch.problems)
+            raise
 
     def record(self, session: Session, actor: Actor | str, action: str, target: str,
                details: dict[str, Any]) -> str:
@@ -94,7 +106,9 @@ class RegistryContext:
         result = self.ledger.append(session, GOVERNANCE, [
             EventInput(actor=subject, action=action, target=target, details=details,
                        trace_id=trace_id)])
-        return result.appended[0].name
+        name = result.appended[0].name
+        session.info[seals.ACT] = (subject, trace_id, name)
+        return name
 
     def serving_changed(self, session: Session, deployments: Iterable[str]) -> None:
         """Note a change of serving state in the caller's transaction; subscribers are

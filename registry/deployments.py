@@ -14,7 +14,7 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry import lifecycle, records
+from registry import lifecycle, records, seals
 from registry.context import Actor, RegistryContext
 from registry.filings import FILING_PREFIX, LoadedFiling, load, timestamp
 from registry.schema import DeploymentRow, FilingRow
@@ -85,7 +85,10 @@ def deployed_version(session: Session, filing_id: str | None) -> pb.DeployedVers
     return version
 
 
-def render(session: Session, row: DeploymentRow) -> pb.Deployment:
+def render(ctx: RegistryContext, session: Session, row: DeploymentRow) -> pb.Deployment:
+    """The deployment as services and model servers read it. One held by the registry
+    (its serving state does not match the ledger, registry/seals.py) reads as SUSPENDED
+    with the reason, whatever its row says: every consumer then stops serving it."""
     deployment = pb.Deployment(
         name=PREFIX + row.id, model=row.id, display_name=row.display_name, state=row.state,  # type: ignore[arg-type]
         canary_weight_percent=row.canary_weight,
@@ -100,6 +103,10 @@ def render(session: Session, row: DeploymentRow) -> pb.Deployment:
         version = deployed_version(session, filing_id)
         if version is not None:
             getattr(deployment, slot).CopyFrom(version)
+    held = ctx.holds.reason(row.id)
+    if held is not None:
+        deployment.state = pb.DEPLOYMENT_STATE_SUSPENDED
+        deployment.suspend_reason = held
     return deployment
 
 
@@ -133,7 +140,7 @@ def _changed(ctx: RegistryContext, session: Session, actor: Actor, row: Deployme
     ctx.record(session, actor, f"deployment.{action}", PREFIX + row.id, details)
     ctx.serving_changed(session, [row.id])
     session.flush()
-    return render(session, row)
+    return render(ctx, session, row)
 
 
 def _check_etag(row: DeploymentRow, etag: str) -> None:
@@ -177,7 +184,7 @@ def create(ctx: RegistryContext, actor: Actor,
 
 def get(ctx: RegistryContext, name: str) -> pb.Deployment:
     with ctx.db.read() as session:
-        return render(session, _load(session, name, lock=False))
+        return render(ctx, session, _load(session, name, lock=False))
 
 
 def list_all(ctx: RegistryContext, model: str | None = None) -> list[pb.Deployment]:
@@ -185,7 +192,7 @@ def list_all(ctx: RegistryContext, model: str | None = None) -> list[pb.Deployme
         query = select(DeploymentRow).order_by(DeploymentRow.id)
         if model:
             query = query.where(DeploymentRow.id == model)
-        return [render(session, row) for row in session.scalars(query)]
+        return [render(ctx, session, row) for row in session.scalars(query)]
 
 
 def update(ctx: RegistryContext, actor: Actor,
@@ -308,6 +315,10 @@ def resume(ctx: RegistryContext, actor: Actor,
         raise invalid_field("reason", "resuming needs a reason", reason="REASON_REQUIRED")
     with ctx.write() as session:
         row = _load(session, request.name, lock=True)
+        held = ctx.holds.reason(row.id)
+        if held is not None:
+            raise FailedPrecondition(f"{request.name} cannot resume: it is {held}",
+                                     reason=seals.REASON, metadata={"name": request.name})
         if row.state != pb.DEPLOYMENT_STATE_SUSPENDED:
             raise FailedPrecondition(f"{request.name} is not suspended",
                                      reason="DEPLOYMENT_NOT_SUSPENDED")

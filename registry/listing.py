@@ -12,7 +12,7 @@ from typing import Any
 from google.protobuf import struct_pb2
 from sqlalchemy import select
 
-from registry import filings, records
+from registry import filings, records, seals
 from registry.context import RegistryContext
 from registry.schema import FilingRow, ValidationRunRow
 from zhijian.errors import NotFound, invalid_field
@@ -206,5 +206,14 @@ def verify(ctx: RegistryContext, ledger: str) -> pb.VerifyLedgerResponse:
         problems=[pb.LedgerProblem(kind=_KINDS.get(p.kind, 0), sequence=p.sequence,  # type: ignore[arg-type]
                                    segment=p.segment, detail=p.detail)
                   for p in report.problems])
+    if ledger == "governance":
+        # What serving decisions read must match the seals this ledger holds: a chain
+        # that verifies says nothing of rows edited beside it.
+        with ctx.db.read() as session:
+            mismatches = seals.find_problems(session)
+        response.problems.extend(
+            pb.LedgerProblem(kind=pb.LEDGER_PROBLEM_KIND_SERVING_STATE_MISMATCH,
+                             sequence=p.sequence, detail=p.text) for p in mismatches)
+        response.ok = response.ok and not mismatches
     response.verify_time.GetCurrentTime()
     return response

@@ -12,7 +12,7 @@ import logging
 
 from sqlalchemy import select
 
-from registry import deployments, filings, records
+from registry import deployments, filings, records, seals
 from registry.context import REGISTRY_ACTOR, RegistryContext
 from registry.model_store import PROTECTED_ALIASES
 from registry.schema import AlertRow, FilingRow
@@ -110,12 +110,21 @@ def prune_ledgers(ctx: RegistryContext) -> None:
 
 
 async def run_duties(ctx: RegistryContext, stop: asyncio.Event) -> None:
-    """Expiry every sweep interval, MLflow reconciliation every reconcile interval,
-    ledger retention hourly."""
+    """Expiry every sweep interval, MLflow reconciliation every reconcile interval, the
+    serving-state check every seal-check interval, ledger retention hourly."""
     settings = ctx.settings
     next_reconcile = 0.0
     next_prune = 0.0
+    loop = asyncio.get_running_loop()
+    # The registry checked the seals just before it started serving.
+    next_seal_check = loop.time() + settings.seal_check_interval_s
     while not stop.is_set():
+        if loop.time() >= next_seal_check:
+            next_seal_check = loop.time() + settings.seal_check_interval_s
+            try:
+                await asyncio.to_thread(seals.check, ctx)
+            except Exception:
+                log.exception("serving-state check failed")
         try:
             await asyncio.to_thread(filings.expire_due, ctx)
         except Exception:

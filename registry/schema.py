@@ -26,7 +26,19 @@ ID = String(64)
 SHA = String(64)
 
 
-class FilingRow(Base):
+class Sealed:
+    """Columns of a row that serving decisions read. ``seal_sequence`` points at the
+    governance event (action ``serving.seal``) that holds the hash of the row's serving
+    fields as last set by a governance act; ``seal_sha256`` repeats that hash so a write
+    can tell cheaply whether it changed the row. Neither is trusted: registry/seals.py
+    checks every row against the ledger itself."""
+
+    seal_sequence: Mapped[int] = mapped_column(Integer, default=0)
+    seal_sha256: Mapped[str] = mapped_column(SHA, default="")
+
+
+
+class FilingRow(Sealed, Base):
     __tablename__ = "filings"
     __table_args__ = (UniqueConstraint("model", "version"),)
 
@@ -51,7 +63,7 @@ class FilingRow(Base):
     body: Mapped[str] = mapped_column(Text)
 
 
-class ApprovalRow(Base):
+class ApprovalRow(Sealed, Base):
     __tablename__ = "approvals"
     # One decision per approver, round and validation run, enforced by the database
     # itself: two concurrent approvals by the same person cannot both land. (Approvals of
@@ -97,7 +109,7 @@ class DatasetRow(Base):
     body: Mapped[str] = mapped_column(Text)
 
 
-class DeploymentRow(Base):
+class DeploymentRow(Sealed, Base):
     __tablename__ = "deployments"
 
     id: Mapped[str] = mapped_column(String(200), primary_key=True)  # the model name

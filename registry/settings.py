@@ -49,6 +49,8 @@ class RegistrySettings:
     dataset_roots: tuple[Path, ...] = ()
     dataset_max_bytes: int = DEFAULT_MAX_BYTES
     dataset_read_workers: int = 2
+    # How often every row of serving state is checked against its seal on the ledger.
+    seal_check_interval_s: float = 10.0
 
     @property
     def dataset_access(self) -> DatasetAccess:
@@ -84,6 +86,8 @@ class RegistrySettings:
             dataset_max_bytes=positive("ZHIJIAN_DATASET_MAX_BYTES",
                                        env_int("ZHIJIAN_DATASET_MAX_BYTES", DEFAULT_MAX_BYTES,
                                                env)),
+            seal_check_interval_s=env_float("ZHIJIAN_REGISTRY_SEAL_CHECK_INTERVAL_S", 10.0,
+                                            env),
             dataset_read_workers=positive("ZHIJIAN_DATASET_READ_WORKERS",
                                           env_int("ZHIJIAN_DATASET_READ_WORKERS", 2, env)),
         )

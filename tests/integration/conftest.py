@@ -142,6 +142,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         "ZHIJIAN_REGISTRY_METRICS_PORT": str(free_port()),
         # Expiry and reconciliation run often, so tests see their effect quickly.
         "ZHIJIAN_REGISTRY_RECONCILE_INTERVAL_S": "1",
+        "ZHIJIAN_REGISTRY_SEAL_CHECK_INTERVAL_S": "1",
         "ZHIJIAN_CLASSIFY_MODEL_SERVER_PORT": str(free_port()),
         "ZHIJIAN_CLASSIFY_GRPC_PORT": str(free_port()),
         "ZHIJIAN_CLASSIFY_METRICS_PORT": str(free_port()),

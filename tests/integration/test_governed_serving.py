@@ -396,3 +396,41 @@ def test_a_killed_registry_comes_back_with_everything(platform: Any, registry: R
     # that shows their watches reconnected to the restarted registry.
     time.sleep(11)
     eventually(lambda: served(classify)[0] == "1", 10, "serving after the restart")
+
+
+def test_serving_state_edited_beside_the_ledger_stops_the_model(
+        platform: Any, registry: Registry, classify: Any) -> None:
+    """The outside attack's edit, on the running platform's database: the deployment
+    widened to the internet with plain SQL. The registry's check holds the model (it stops
+    serving on every domain), `zhijian audit verify` names the row and exits 1, a
+    legitimate resume is refused; restoring the row brings the model back."""
+    import sqlite3
+
+    eventually(lambda: served(classify)[0] == "1", 30, "serving before the edit")
+    database = sqlite3.connect(platform.home / "registry" / "registry.db")
+    try:
+        [saved] = database.execute("SELECT network_domains FROM deployments WHERE id = ?",
+                                   (MODEL,)).fetchone()
+        widened = sorted({*json.loads(saved), types_pb.NETWORK_DOMAIN_INTERNET})
+        with database:
+            database.execute("UPDATE deployments SET network_domains = ? WHERE id = ?",
+                             (json.dumps(widened), MODEL))
+        eventually(lambda: refusal_reason(classify) == "FAILED_PRECONDITION/MODEL_SUSPENDED",
+                   REFUSAL_WITHIN_S + 5, "held after the edit")
+        verified = platform.cli("audit", "verify", "--as", "auditor")
+        assert verified.returncode == 1, verified.stdout + verified.stderr
+        assert "SERVING_STATE_MISMATCH at entry" in verified.stdout
+        assert f"{DEPLOYMENT}: network_domains differ from its seal" in verified.stdout
+        assert registry.refusal("admin", "ResumeDeployment", pb.ResumeDeploymentRequest(
+            name=DEPLOYMENT, reason="try")) == ("FAILED_PRECONDITION",
+                                               "SERVING_STATE_UNVERIFIED")
+        alerts = registry.call("auditor", "ListAuditEvents", pb.ListAuditEventsRequest(
+            parent="ledgers/governance", filter='action = "alert.serving_state_mismatch"'))
+        assert [e.target for e in alerts.audit_events] == [DEPLOYMENT]
+    finally:
+        with database:
+            database.execute("UPDATE deployments SET network_domains = ? WHERE id = ?",
+                             (saved, MODEL))
+        database.close()
+    eventually(lambda: served(classify)[0] == "1", 30, "serving again once restored")
+    assert platform.cli("audit", "verify", "--as", "auditor").returncode == 0

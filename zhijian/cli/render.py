@@ -597,7 +597,10 @@ def render_audit_events(events: Sequence[pb.AuditEvent], ledger: str) -> str:
 def problem_line(problem: pb.LedgerProblem) -> str:
     kind = _label(pb.LedgerProblemKind, problem.kind, "LEDGER_PROBLEM_KIND_")
     where = f" at entry {problem.sequence}" if problem.sequence else ""
-    return f"{kind}{where} (segment {problem.segment}): {_or_none(problem.detail)}"
+    # A serving-state mismatch is about a row, not a place in the chain.
+    segment = ("" if problem.kind == pb.LEDGER_PROBLEM_KIND_SERVING_STATE_MISMATCH
+               else f" (segment {problem.segment})")
+    return f"{kind}{where}{segment}: {_or_none(problem.detail)}"
 
 
 def render_verification(report: pb.VerifyLedgerResponse, ledger: str) -> str:

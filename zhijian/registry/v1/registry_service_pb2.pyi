@@ -122,6 +122,7 @@ class LedgerProblemKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     LEDGER_PROBLEM_KIND_CHECKPOINT_INVALID: _ClassVar[LedgerProblemKind]
     LEDGER_PROBLEM_KIND_TAIL_TRUNCATED: _ClassVar[LedgerProblemKind]
     LEDGER_PROBLEM_KIND_TOMBSTONE_INVALID: _ClassVar[LedgerProblemKind]
+    LEDGER_PROBLEM_KIND_SERVING_STATE_MISMATCH: _ClassVar[LedgerProblemKind]
 
 class CallDecision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -198,6 +199,7 @@ LEDGER_PROBLEM_KIND_SEQUENCE_GAP: LedgerProblemKind
 LEDGER_PROBLEM_KIND_CHECKPOINT_INVALID: LedgerProblemKind
 LEDGER_PROBLEM_KIND_TAIL_TRUNCATED: LedgerProblemKind
 LEDGER_PROBLEM_KIND_TOMBSTONE_INVALID: LedgerProblemKind
+LEDGER_PROBLEM_KIND_SERVING_STATE_MISMATCH: LedgerProblemKind
 CALL_DECISION_UNSPECIFIED: CallDecision
 CALL_DECISION_ALLOWED: CallDecision
 CALL_DECISION_DENIED: CallDecision
