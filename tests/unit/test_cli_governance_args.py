@@ -401,11 +401,18 @@ def test_audit_tail_keeps_the_last_events(settings: IdentitySettings,
 def test_audit_verify_exits_1_on_problems(settings: IdentitySettings,
                                           registry: tuple[FakeRegistry, str],
                                           cli: Any) -> None:
-    _, target = registry
+    fake, target = registry
     issue(settings, "ada", "auditor")
     text = cli("audit", "verify", "--as", "ada", "--registry", target)
     assert text.code == 1
     assert "ENTRY_MODIFIED at entry 7 (segment 0): hash mismatch" in text.stdout
+    # Both ledgers unless told: the newcomer's `audit verify` checks everything.
+    assert [r.name for r in fake.requests] == ["ledgers/governance", "ledgers/calls"]
+    assert "ledgers/governance: NOT OK" in text.stdout and "ledgers/calls: NOT OK" in text.stdout
+    both = cli("audit", "verify", "--as", "ada", "--registry", target, "--json")
+    assert both.json()["ok"] is False
+    assert [r["ledger"] for r in both.json()["ledgers"]] == ["ledgers/governance",
+                                                             "ledgers/calls"]
     machine = cli("audit", "verify", "--ledger", "calls", "--as", "ada", "--registry", target,
                   "--json")
     assert machine.code == 1 and machine.json()["ok"] is False
