@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from gateway.certs import CertificateError, CertificateIdentity, read_client_certificate
 from zhijian import identity
 from zhijian import metadata as md
+from zhijian.certs import CertificateError, CertificateIdentity, read_client_certificate
 from zhijian.errors import Unauthenticated
 
 DEFAULT_CERT_CACHE: Final = 4096
@@ -35,6 +35,10 @@ class Caller:
     clearance_level: int  # DataLevel value of ``clearance``
 
 
+class Unrecorded(Unauthenticated):
+    """The uniform "invalid" refusal, for a credential the registry has no record of."""
+
+
 def _invalid() -> Unauthenticated:
     return Unauthenticated(identity.INVALID_MESSAGE, reason=identity.REASON_INVALID)
 
@@ -46,10 +50,14 @@ def _missing() -> Unauthenticated:
 
 class Authenticator:
     def __init__(self, tokens: identity.TokenVerifier, *, is_revoked: Callable[[str], bool],
+                 is_recorded: Callable[[str], bool] | None = None,
                  cert_cache_size: int = DEFAULT_CERT_CACHE,
                  clock: Callable[[], float] = time.time) -> None:
         self._tokens = tokens
         self._is_revoked = is_revoked
+        # Whether the registry recorded a credential's issue; None (unit tests of the
+        # other checks only) skips it. The gateway's server always passes it.
+        self._is_recorded = is_recorded
         self._clock = clock
         # Parsing a certificate costs ~50 µs and a connection presents the same one on
         # every call, so the parse (or its failure, as None) is kept per PEM.
@@ -58,9 +66,16 @@ class Authenticator:
 
     @classmethod
     def from_settings(cls, settings: identity.IdentitySettings, *,
-                      is_revoked: Callable[[str], bool]) -> Authenticator:
+                      is_revoked: Callable[[str], bool],
+                      is_recorded: Callable[[str], bool]) -> Authenticator:
         return cls(identity.TokenVerifier.from_settings(settings, is_revoked=is_revoked),
-                   is_revoked=is_revoked)
+                   is_revoked=is_revoked, is_recorded=is_recorded)
+
+    def _require_recorded(self, credential_id: str) -> None:
+        if self._is_recorded is not None and not self._is_recorded(credential_id):
+            # Signed by a real key, but never issued through the registry (or issued since
+            # the gateway last read the list: the proxy re-reads it and tries once more).
+            raise Unrecorded(identity.INVALID_MESSAGE, reason=identity.REASON_INVALID)
 
     def authenticate(self, authorization: str | None, client_cert: bytes | None) -> Caller:
         """The caller of one call; ``client_cert`` is the verified peer certificate (PEM)
@@ -68,6 +83,7 @@ class Authenticator:
         if authorization:
             principal = identity.principal_from_metadata({md.AUTHORIZATION: authorization},
                                                          self._tokens)
+            self._require_recorded(principal.jti)
             return Caller(principal.subject, principal.roles, principal.clearance,
                           principal.jti, principal.level)
         if client_cert:
@@ -87,6 +103,7 @@ class Authenticator:
             raise Unauthenticated("credentials expired", reason=identity.REASON_EXPIRED)
         if self._is_revoked(claims.fingerprint):
             raise Unauthenticated("credentials revoked", reason=identity.REASON_REVOKED)
+        self._require_recorded(claims.fingerprint)
         return Caller(claims.subject, claims.roles, claims.clearance, claims.fingerprint,
                       identity.clearance_to_level(claims.clearance))
 

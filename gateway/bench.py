@@ -152,15 +152,21 @@ class PassThrough(grpc.GenericRpcHandler):
         return grpc.unary_unary_rpc_method_handler(forward)
 
 
-async def serve_registry(port: int) -> None:
-    """The two registry methods a gateway calls on its own: revocations and call records.
-    Not the real registry (that needs MLflow and a database): the benchmark measures the
-    gateway, and these answers cost the registry side nothing."""
+async def serve_registry(port: int, recorded: list[str]) -> None:
+    """The registry methods a gateway calls on its own: revocations, recorded credentials
+    (the benchmark's tokens) and call records. Not the real registry (that needs MLflow and
+    a database): the benchmark measures the gateway, and these answers cost the registry
+    side nothing."""
     from zhijian.registry.v1 import registry_service_pb2 as rpb
 
     async def revocations(request: rpb.ListRevocationsRequest,
                           context: grpc.aio.ServicerContext) -> rpb.ListRevocationsResponse:
         return rpb.ListRevocationsResponse()
+
+    async def credentials(request: rpb.ListCredentialsRequest,
+                          context: grpc.aio.ServicerContext) -> rpb.ListCredentialsResponse:
+        return rpb.ListCredentialsResponse(credentials=[
+            rpb.Credential(credential_id=jti) for jti in recorded])
 
     async def append(request: rpb.AppendCallRecordsRequest,
                      context: grpc.aio.ServicerContext) -> rpb.AppendCallRecordsResponse:
@@ -172,6 +178,9 @@ async def serve_registry(port: int) -> None:
             "ListRevocations": grpc.unary_unary_rpc_method_handler(
                 revocations, request_deserializer=rpb.ListRevocationsRequest.FromString,
                 response_serializer=rpb.ListRevocationsResponse.SerializeToString),
+            "ListCredentials": grpc.unary_unary_rpc_method_handler(
+                credentials, request_deserializer=rpb.ListCredentialsRequest.FromString,
+                response_serializer=rpb.ListCredentialsResponse.SerializeToString),
             "AppendCallRecords": grpc.unary_unary_rpc_method_handler(
                 append, request_deserializer=rpb.AppendCallRecordsRequest.FromString,
                 response_serializer=rpb.AppendCallRecordsResponse.SerializeToString),
@@ -482,10 +491,14 @@ async def run(options: Options, workdir: Path) -> Results:
     # The benchmarked gateway is the intranet one: its key is the one direct calls use.
     signer = AssertionSigner.load_or_create(keys, issuer="svc:bench", domain="intranet")
 
+    recorded: list[str] = []
+
     def token(subject: str, roles: list[str], clearance: str) -> str:
-        return issue_token(issuer, subject=subject, roles=roles, clearance=clearance,
-                           ttl_s=3600, issuer_name=identity.issuer_name,
-                           audience=identity.audience).token
+        issued = issue_token(issuer, subject=subject, roles=roles, clearance=clearance,
+                             ttl_s=3600, issuer_name=identity.issuer_name,
+                             audience=identity.audience)
+        recorded.append(issued.jti)  # what the stand-in registry says it issued
+        return issued.token
 
     token_file = workdir / "gateway-intranet.jwt"
     token_file.write_text(token("svc:gateway-intranet", ["service"], "L4"))
@@ -520,7 +533,8 @@ async def run(options: Options, workdir: Path) -> Results:
         processes.start("backend", [*me, "--role", "backend", "--port", str(ports["backend"])],
                         env, wait_for_line=True)
         processes.start("registry", [*me, "--role", "registry", "--port",
-                                     str(ports["registry"])], env, wait_for_line=True)
+                                     str(ports["registry"]), "--recorded", ",".join(recorded)],
+                        env, wait_for_line=True)
         hop = processes.start("hop", [*me, "--role", "hop", "--port", str(ports["hop"]),
                                       "--backend", f"{HOST}:{ports['backend']}"],
                               env, wait_for_line=True)
@@ -661,6 +675,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--backend", help=argparse.SUPPRESS)
+    parser.add_argument("--recorded", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.role == "backend":
         keys_dir = IdentitySettings.from_env().keys_dir
@@ -673,7 +688,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.role == "registry":
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve_registry(args.port))
+            asyncio.run(serve_registry(args.port, [j for j in args.recorded.split(",") if j]))
         return 0
     if min(args.rate, args.seconds, args.warmup, args.throughput_seconds) <= 0 or \
             args.concurrency < 1 or args.micro_calls < 1 or args.rounds < 1:

@@ -19,7 +19,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -32,7 +32,7 @@ from opentelemetry.trace.status import Status, StatusCode
 from prometheus_client import Counter, Histogram
 
 from gateway import authz
-from gateway.authn import Authenticator, Caller
+from gateway.authn import Authenticator, Caller, Unrecorded
 from gateway.authz import Authorizer
 from gateway.ratelimit import RateLimiter
 from gateway.routes import Route
@@ -220,7 +220,8 @@ class GatewayProxy(grpc.GenericRpcHandler):
                  backends: Mapping[str, str], authenticator: Authenticator,
                  authorizer: Authorizer, limiter: RateLimiter, signer: AssertionSigner,
                  recorder: CallRecorder, options: ProxyOptions | None = None,
-                 tracer: trace.Tracer | None = None) -> None:
+                 tracer: trace.Tracer | None = None,
+                 refresh_recorded: Callable[[], Awaitable[None]] | None = None) -> None:
         if domain not in NETWORK_DOMAINS:
             raise ValueError(f"unknown network domain {domain!r}")
         if signer.domain != domain:
@@ -231,6 +232,8 @@ class GatewayProxy(grpc.GenericRpcHandler):
         self._routes = dict(routes)
         self._backends = dict(backends)
         self._authenticator = authenticator
+        # Re-reads the registry's recorded credentials (gateway/revocations.py).
+        self._refresh_recorded = refresh_recorded
         self._authorizer = authorizer
         self._limiter = limiter
         self._signer = signer
@@ -346,6 +349,19 @@ class GatewayProxy(grpc.GenericRpcHandler):
         certs = context.auth_context().get("x509_pem_cert")
         return certs[0] if certs else None
 
+    async def _admit_fresh(self, state: _State, route: Route | None, request: bytes,
+                           authorization: str | None, level: str,
+                           context: grpc.aio.ServicerContext) -> tuple[Route, Caller, str]:
+        """_admit, once more after re-reading the registry's list if the credential was
+        not on it: one issued a moment ago works on its first call."""
+        try:
+            return self._admit(state, route, request, authorization, level, context)
+        except Unrecorded:
+            if self._refresh_recorded is None:
+                raise
+            await self._refresh_recorded()
+            return self._admit(state, route, request, authorization, level, context)
+
     def _admit(self, state: _State, route: Route | None, request: bytes,
                authorization: str | None, level: str, context: grpc.aio.ServicerContext
                ) -> tuple[Route, Caller, str]:
@@ -448,8 +464,8 @@ class GatewayProxy(grpc.GenericRpcHandler):
             route.method if route is not None else method, request, context)
         failure: _Failure
         try:
-            admitted, caller, target = self._admit(state, route, request, authorization, level,
-                                                   context)
+            admitted, caller, target = await self._admit_fresh(state, route, request,
+                                                               authorization, level, context)
             metadata = self._outgoing(state, caller, forward, admitted.service)
             deadline = self._deadline(context, stream=False)
             callable_ = self._multicallable(admitted, target, stream=False)
@@ -498,8 +514,8 @@ class GatewayProxy(grpc.GenericRpcHandler):
         sent = 0
         try:
             try:
-                admitted, caller, target = self._admit(state, route, request, authorization,
-                                                       level, context)
+                admitted, caller, target = await self._admit_fresh(
+                    state, route, request, authorization, level, context)
                 metadata = self._outgoing(state, caller, forward, admitted.service)
                 deadline = self._deadline(context, stream=True)
                 callable_ = self._multicallable(admitted, target, stream=True)

@@ -26,7 +26,7 @@ from gateway.authn import Authenticator
 from gateway.authz import Authorizer
 from gateway.proxy import CallRecorder, GatewayProxy, ProxyOptions
 from gateway.ratelimit import RateLimiter
-from gateway.revocations import RevocationList
+from gateway.revocations import RecordedCredentials, RevocationList
 from gateway.routes import build_routes
 from gateway.settings import GatewaySettings, TlsSettings
 from zhijian.assertion import AssertionSigner
@@ -125,18 +125,23 @@ class Gateway:
         settings = self.settings
         token = token_from_file(settings.token_file)
         revocations = RevocationList(settings.registry_target, token)
-        self._closers.append(revocations.close)
-        # Before the listener opens, so that the first calls need not wait. An unreachable
-        # registry is retried by the poller; until a list arrives, calls fail closed.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(revocations.refresh(), FIRST_REVOCATIONS_TIMEOUT_S)
-        self._tasks.append(asyncio.create_task(revocations.run(), name="revocations"))
+        recorded = RecordedCredentials(settings.registry_target, token)
+        for polled, name in ((revocations, "revocations"), (recorded, "recorded credentials")):
+            self._closers.append(polled.close)
+            # Before the listener opens, so that the first calls need not wait. An
+            # unreachable registry is retried by the poller; until a list arrives, calls
+            # fail closed.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(polled.refresh(), FIRST_REVOCATIONS_TIMEOUT_S)
+            self._tasks.append(asyncio.create_task(polled.run(), name=name))
         authorizer = await self._authorizer()
         recorder = await self._recorder(token)
         self._proxy = GatewayProxy(
             domain=settings.domain, routes=build_routes(), backends=settings.routes,
             authenticator=Authenticator.from_settings(settings.identity_settings,
-                                                      is_revoked=revocations.is_revoked),
+                                                      is_revoked=revocations.is_revoked,
+                                                      is_recorded=recorded.is_recorded),
+            refresh_recorded=recorded.refresh_now,
             authorizer=authorizer,
             limiter=RateLimiter(settings.rate_per_s, settings.burst),
             signer=assertion_signer(settings),

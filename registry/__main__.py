@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 
-from registry import seals
+from registry import credentials, seals
 from registry.context import RegistryContext
 from registry.db import Database, upgrade
 from registry.identities import RevocationList
@@ -24,6 +24,7 @@ from registry.validation_jobs import ValidationJobs
 from zhijian import identity
 from zhijian.assertion import AssertionVerifier
 from zhijian.config import ServerSettings
+from zhijian.errors import ZhijianError
 from zhijian.server import ServerHooks, serve
 
 log = logging.getLogger("zhijian.registry")
@@ -42,6 +43,18 @@ def build_context(settings: RegistrySettings) -> RegistryContext:
         ledger.refresh_witness(name)
     return RegistryContext(db=db, ledger=ledger, store=ModelStore(settings.tracking_uri),
                            settings=settings)
+
+
+def record_bootstrap(ctx: RegistryContext, settings: RegistrySettings) -> None:
+    """The credentials of the platform's first start, recorded once (registry/credentials)."""
+    try:
+        count = credentials.bootstrap(ctx, settings.bootstrap_file)
+    except ZhijianError as error:
+        log.error("bootstrap credentials not recorded: %s", error.message)
+        return
+    if count:
+        log.warning("recorded the platform's bootstrap: %d credentials (%s)", count,
+                    credentials.BOOTSTRAP_ACTION)
 
 
 def check_serving_state(ctx: RegistryContext) -> None:
@@ -66,6 +79,9 @@ async def main() -> None:
     await asyncio.to_thread(check_serving_state, ctx)
     revocations = RevocationList()
     await asyncio.to_thread(revocations.load, ctx)
+    recorded = credentials.RecordedCredentials()
+    await asyncio.to_thread(record_bootstrap, ctx, settings)
+    await asyncio.to_thread(recorded.load, ctx)
     verifier = identity.TokenVerifier.from_settings(identity.IdentitySettings.from_env(),
                                                     is_revoked=revocations.__contains__)
     jobs = ValidationJobs(ctx)
@@ -79,8 +95,9 @@ async def main() -> None:
                 await asyncio.wait_for(stop.wait(), timeout=REVOCATION_REFRESH_S)
             try:
                 await asyncio.to_thread(revocations.load, ctx)
+                await asyncio.to_thread(recorded.load, ctx)
             except Exception:
-                log.exception("reloading revocations failed")
+                log.exception("reloading revocations and recorded credentials failed")
 
     async def on_start() -> None:
         await asyncio.to_thread(jobs.recover)
@@ -95,7 +112,9 @@ async def main() -> None:
         ctx.db.dispose()
 
     servicer = RegistryServicer(ctx, verifier, revocations, jobs,
-                                assertions=AssertionVerifier.from_env())
+                                assertions=AssertionVerifier.from_env(), recorded=recorded,
+                                mint=credentials.Mint(settings.keys_dir,
+                                                      identity.IdentitySettings.from_env()))
     await serve(server_settings, [registry_service(servicer)],
                 ServerHooks(on_start=on_start, on_stop=on_stop),
                 # The registry authenticates every caller itself (RegistryServicer._actor):

@@ -40,6 +40,10 @@ METHOD_ROLES: dict[str, frozenset[str]] = {
     "VerifyLedger": frozenset({"auditor", "platform_admin"}),
     "PruneLedger": ADMIN,
     "RevokeToken": ADMIN,
+    "IssueCredential": ADMIN,
+    "ApproveCredentialIssuance": ADMIN,
+    # Who may hold which credential: for the gateways that admit them, auditors, admins.
+    "ListCredentials": frozenset({"auditor", "platform_admin", "service"}),
     # Any authenticated identity may enrol its own key and ask who it is.
     "EnrollSigningKey": frozenset({"model_developer", "validator", "platform_admin",
                                    "reviewer", "business_system", "sre", "auditor",

@@ -35,10 +35,13 @@ class Caller:
 
 class CallerAuthenticator:
     def __init__(self, tokens: identity.TokenVerifier, assertions: AssertionVerifier, *,
-                 is_revoked: Callable[[str], bool]) -> None:
+                 is_revoked: Callable[[str], bool],
+                 is_recorded: Callable[[str], bool] = lambda _id: True) -> None:
         self._tokens = tokens
         self._assertions = assertions
         self._is_revoked = is_revoked
+        # A credential the registry never recorded was minted from a key file alone.
+        self._is_recorded = is_recorded
 
     def authenticate(self, metadata: Mapping[str, str]) -> Caller:
         if metadata.get(md.ASSERTION):
@@ -48,9 +51,18 @@ class CallerAuthenticator:
             # assertion lives for seconds after it.
             if assertion.credential_id and self._is_revoked(assertion.credential_id):
                 raise Unauthenticated("credentials revoked", reason=identity.REASON_REVOKED)
+            if not self._is_recorded(assertion.credential_id):
+                raise _unrecorded()
             return Caller(assertion.principal(), assertion.domain)
         principal = identity.principal_from_metadata(metadata, self._tokens)
+        if not self._is_recorded(principal.jti):
+            raise _unrecorded()
         if principal.is_service and identity.SERVICE_ROLE in principal.roles:
             return Caller(principal, None)
         raise Unauthenticated("call the registry through a gateway",
                               reason=ASSERTION_REQUIRED)
+
+
+def _unrecorded() -> Unauthenticated:
+    # The uniform "invalid" answer: a caller is not told which check its credential failed.
+    return Unauthenticated(identity.INVALID_MESSAGE, reason=identity.REASON_INVALID)

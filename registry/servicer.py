@@ -15,7 +15,16 @@ from typing import Any, TypeVar
 from google.protobuf import json_format
 from sqlalchemy.exc import IntegrityError
 
-from registry import catalog, deployments, filings, identities, listing, validation_jobs, watch
+from registry import (
+    catalog,
+    credentials,
+    deployments,
+    filings,
+    identities,
+    listing,
+    validation_jobs,
+    watch,
+)
 from registry.authz import authorize
 from registry.callers import CallerAuthenticator
 from registry.context import CALLS, GOVERNANCE, Actor, RegistryContext
@@ -24,7 +33,7 @@ from registry.identities import RevocationList
 from registry.ledger import EventInput
 from zhijian import identity
 from zhijian.assertion import AssertionVerifier
-from zhijian.errors import Aborted, invalid_field
+from zhijian.errors import Aborted, FailedPrecondition, invalid_field
 from zhijian.registry.v1 import registry_service_pb2 as pb
 from zhijian.server import Call
 from zhijian.serving import NETWORK_DOMAINS
@@ -74,11 +83,16 @@ class RegistryServicer:
     def __init__(self, ctx: RegistryContext, verifier: identity.TokenVerifier,
                  revocations: RevocationList, jobs: validation_jobs.ValidationJobs, *,
                  assertions: AssertionVerifier,
+                 recorded: credentials.RecordedCredentials,
+                 mint: credentials.Mint | None = None,
                  dataset_reads: DatasetReads | None = None) -> None:
         self._ctx = ctx
         self._revocations = revocations
+        self._recorded = recorded
+        self._mint = mint
         self._callers = CallerAuthenticator(verifier, assertions,
-                                            is_revoked=revocations.__contains__)
+                                            is_revoked=revocations.__contains__,
+                                            is_recorded=recorded.__contains__)
         self._jobs = jobs
         self._dataset_reads = dataset_reads
 
@@ -371,6 +385,33 @@ class RegistryServicer:
         more = len(found) > size
         return pb.ListRevocationsResponse(revocations=found[:size], next_page_token=(
             page_token(offset + size, "revocations") if more else ""))
+
+    @property
+    def _minter(self) -> credentials.Mint:
+        if self._mint is None:
+            raise FailedPrecondition("this registry holds no issuer key: it cannot issue "
+                                     "credentials", reason="ISSUER_KEY_UNAVAILABLE")
+        return self._mint
+
+    async def IssueCredential(self, request: pb.IssueCredentialRequest,
+                              call: Call) -> pb.CredentialIssuance:
+        return await self._run("IssueCredential", call, lambda a: credentials.issue(
+            self._ctx, self._minter, self._recorded, a, request))
+
+    async def ApproveCredentialIssuance(self, request: pb.ApproveCredentialIssuanceRequest,
+                                        call: Call) -> pb.CredentialIssuance:
+        return await self._run("ApproveCredentialIssuance", call, lambda a: credentials.approve(
+            self._ctx, self._minter, self._recorded, a, request))
+
+    async def ListCredentials(self, request: pb.ListCredentialsRequest,
+                              call: Call) -> pb.ListCredentialsResponse:
+        size = page_size(request.page_size, 500, 5000)
+        offset = page_offset(request.page_token, "credentials")
+        found = await self._run("ListCredentials", call, lambda a: credentials
+                                .list_credentials(self._recorded, offset, size + 1))
+        more = len(found) > size
+        return pb.ListCredentialsResponse(credentials=found[:size], next_page_token=(
+            page_token(offset + size, "credentials") if more else ""))
 
     async def GetCallerIdentity(self, request: pb.GetCallerIdentityRequest,
                                 call: Call) -> pb.CallerIdentity:

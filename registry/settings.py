@@ -10,7 +10,7 @@ from pathlib import Path
 from registry.datasets import DEFAULT_MAX_BYTES, DatasetAccess
 from registry.db import database_url
 from zhijian.config import ConfigError, HomeLayout, env_float, env_int, env_str, zhijian_home
-from zhijian.identity import IdentitySettings
+from zhijian.identity import BOOTSTRAP_CREDENTIALS, IdentitySettings
 from zhijian.types.v1 import ai_result_pb2 as types_pb
 
 DEFAULT_GRPC_PORT = 50060
@@ -51,6 +51,13 @@ class RegistrySettings:
     dataset_read_workers: int = 2
     # How often every row of serving state is checked against its seal on the ledger.
     seal_check_interval_s: float = 10.0
+    # Where `zhijian up` leaves the credentials of the platform's first start for the
+    # registry to record once; None: <work_dir>/bootstrap-credentials.json.
+    bootstrap_path: Path | None = None
+
+    @property
+    def bootstrap_file(self) -> Path:
+        return self.bootstrap_path or self.work_dir / BOOTSTRAP_CREDENTIALS
 
     @property
     def dataset_access(self) -> DatasetAccess:

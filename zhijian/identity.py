@@ -54,6 +54,9 @@ SVC_PREFIX: Final = "svc:"
 NAME_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 
 ALGORITHM: Final = "EdDSA"
+# What `zhijian up` leaves, on the platform's first start, in the registry's work folder:
+# the credentials it minted, which the registry records once as its bootstrap act.
+BOOTSTRAP_CREDENTIALS: Final = "bootstrap-credentials.json"
 REQUIRED_CLAIMS: Final = ("iss", "aud", "sub", "roles", "clearance", "iat", "nbf", "exp", "jti")
 
 # One message for every invalid token: telling an attacker whether the key id was unknown

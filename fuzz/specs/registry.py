@@ -264,6 +264,15 @@ def revoke(_: Fixtures) -> list[pb_message.Message]:
                                   reason="fuzz")]
 
 
+def issue(_: Fixtures) -> list[pb_message.Message]:
+    # An ordinary identity (issued at once) and a privileged one (left pending: the fuzzer
+    # acts as one admin, and a second is needed).
+    return [pb.IssueCredentialRequest(subject="user:fuzz.issued", roles=["reviewer"],
+                                      clearance="L2", reason="fuzz"),
+            pb.IssueCredentialRequest(subject="user:fuzz.admin", roles=["platform_admin"],
+                                      clearance="L4", reason="fuzz")]
+
+
 def _fixed(*requests: pb_message.Message) -> Seeds:
     def seeds(_: Fixtures) -> list[pb_message.Message]:
         return list(requests)
@@ -478,6 +487,12 @@ SPEC = ServiceSpec(
         MethodSpec("RevokeToken", (ADMIN,), revoke, writes=True, destructive=True),
         MethodSpec("ListRevocations", READERS, _fixed(pb.ListRevocationsRequest(page_size=10),
                                                       pb.ListRevocationsRequest())),
+        MethodSpec("IssueCredential", (ADMIN,), issue, writes=True, weight=0.2),
+        MethodSpec("ApproveCredentialIssuance", (ADMIN,), _fixed(
+            pb.ApproveCredentialIssuanceRequest(name="credentialIssuances/" + "0" * 32)),
+                   writes=True, weight=0.2),
+        MethodSpec("ListCredentials", (AUDITOR, ADMIN, COMPONENT),
+                   _fixed(pb.ListCredentialsRequest(page_size=10), pb.ListCredentialsRequest())),
         MethodSpec("GetCallerIdentity", ANYONE, _fixed(pb.GetCallerIdentityRequest())),
     ),
     setup=setup,

@@ -268,6 +268,9 @@ class GatewayUnderTest:
     server: grpc.aio.Server
     spans: InMemorySpanExporter
     routes: dict[str, Route] = field(default_factory=dict)
+    # Credential ids the (stand-in) registry has no record of; every other id counts as
+    # recorded. The real list is polled from the registry (gateway/revocations.py).
+    unrecorded: set[str] = field(default_factory=set)
 
 
 def routes_with_idempotent(*methods: str) -> dict[str, Route]:
@@ -283,6 +286,7 @@ async def start_gateway(keys: Keys, *, domain: str, backends: Mapping[str, str],
                         burst: float = 1e6, options: ProxyOptions | None = None,
                         tls: TlsSettings | None = None) -> GatewayUnderTest:
     revoked: set[str] = set()
+    unrecorded: set[str] = set()
     recorder = MemoryRecorder()
     options = options or ProxyOptions()
     if tls is not None:
@@ -294,8 +298,9 @@ async def start_gateway(keys: Keys, *, domain: str, backends: Mapping[str, str],
     provider.add_span_processor(SimpleSpanProcessor(spans))
     proxy = GatewayProxy(
         domain=domain, routes=route_table, backends=backends,
-        authenticator=Authenticator.from_settings(keys.settings,
-                                                  is_revoked=revoked.__contains__),
+        authenticator=Authenticator.from_settings(
+            keys.settings, is_revoked=revoked.__contains__,
+            is_recorded=lambda credential_id: credential_id not in unrecorded),
         authorizer=Authorizer.from_files(), limiter=RateLimiter(rate_per_s, burst),
         signer=AssertionSigner.load_or_create(keys.keys_dir, issuer=f"svc:gateway-{domain}",
                                               domain=domain),
@@ -305,7 +310,7 @@ async def start_gateway(keys: Keys, *, domain: str, backends: Mapping[str, str],
                                           tls=tls)
     await server.start()
     return GatewayUnderTest(f"127.0.0.1:{port}", recorder, revoked, proxy, server, spans,
-                            route_table)
+                            route_table, unrecorded)
 
 
 async def stop_gateway(gateway: GatewayUnderTest) -> None:
@@ -324,6 +329,7 @@ class Registry:
 
     verifier: identity.TokenVerifier
     revoked: list[str] = field(default_factory=list)
+    recorded: list[str] = field(default_factory=list)  # credential ids issued on the record
     records: dict[str, rpb.CallRecord] = field(default_factory=dict)
     callers: set[str] = field(default_factory=set)
     polls: int = 0
@@ -350,6 +356,15 @@ class Registry:
             revocations=[rpb.Revocation(jti=jti) for jti in self.revoked[start:end]],
             next_page_token=str(end) if end < len(self.revoked) else "")
 
+    async def list_credentials(self, request: rpb.ListCredentialsRequest,
+                               context: grpc.aio.ServicerContext) -> rpb.ListCredentialsResponse:
+        await self._caller(context)
+        start = int(request.page_token or 0)
+        end = start + min(PAGE, request.page_size or PAGE)
+        return rpb.ListCredentialsResponse(
+            credentials=[rpb.Credential(credential_id=c) for c in self.recorded[start:end]],
+            next_page_token=str(end) if end < len(self.recorded) else "")
+
     async def append_call_records(self, request: rpb.AppendCallRecordsRequest,
                                   context: grpc.aio.ServicerContext
                                   ) -> rpb.AppendCallRecordsResponse:
@@ -370,6 +385,10 @@ async def start_registry(registry: Registry) -> tuple[grpc.aio.Server, str]:
                 registry.list_revocations,
                 request_deserializer=rpb.ListRevocationsRequest.FromString,
                 response_serializer=rpb.ListRevocationsResponse.SerializeToString),
+            "ListCredentials": grpc.unary_unary_rpc_method_handler(
+                registry.list_credentials,
+                request_deserializer=rpb.ListCredentialsRequest.FromString,
+                response_serializer=rpb.ListCredentialsResponse.SerializeToString),
             "AppendCallRecords": grpc.unary_unary_rpc_method_handler(
                 registry.append_call_records,
                 request_deserializer=rpb.AppendCallRecordsRequest.FromString,

@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 from gateway_harness import LoopThread, Registry, start_registry
 
-from gateway import certs
 from gateway.authn import Authenticator, Caller
-from gateway.revocations import RevocationList
-from zhijian import identity
+from gateway.revocations import RecordedCredentials, RevocationList
+from zhijian import certs, identity
 from zhijian.errors import Unauthenticated, ZhijianError
 from zhijian.types.v1 import ai_result_pb2 as tpb
 
@@ -196,10 +195,58 @@ def test_a_registry_that_refuses_the_gateways_token_changes_nothing(setup: Setup
         loop.close()
 
 
-async def _start(revocations: RevocationList) -> asyncio.Task[None]:
+async def _start(revocations: RevocationList | RecordedCredentials) -> asyncio.Task[None]:
     return asyncio.create_task(revocations.run())
 
 
 async def _stop(task: asyncio.Task[None]) -> None:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+def test_only_credentials_the_registry_recorded_pass(setup: Setup) -> None:
+    """A token signed with the real issuer key and a certificate from the real CA, both
+    refused until the registry's list names them; the list is polled like revocations."""
+    loop = LoopThread()
+    try:
+        recorded_token, offline_token = setup.token(), setup.token()
+        recorded_cert = certs.issue_client_certificate(setup.ca, subject="svc:batch-import",
+                                                       roles=["service"], clearance="L4")
+        offline_cert = certs.issue_client_certificate(setup.ca, subject="svc:batch-import",
+                                                      roles=["service"], clearance="L4")
+        registry = Registry(identity.TokenVerifier.from_settings(
+            setup.settings, is_revoked=lambda _: False),
+            recorded=[recorded_token.jti, recorded_cert.fingerprint])
+        server, target = loop.run(start_registry(registry))
+        token = setup.token("svc:gateway-intranet", ("service",), "L4").token
+        recorded = RecordedCredentials(target, lambda: token, interval_s=30)
+        with pytest.raises(ZhijianError) as unknown:  # fails closed before the first read
+            recorded.is_recorded(recorded_token.jti)
+        assert unknown.value.reason == "REVOCATIONS_UNKNOWN"
+        assert loop.run(recorded.refresh())
+        authenticator = Authenticator(
+            identity.TokenVerifier.from_settings(setup.settings, is_revoked=lambda _: False),
+            is_revoked=lambda _: False, is_recorded=recorded.is_recorded)
+        assert authenticator.authenticate(f"Bearer {recorded_token.token}",
+                                          None).credential_id == recorded_token.jti
+        assert authenticator.authenticate(None, recorded_cert.cert_pem).credential_id == \
+            recorded_cert.fingerprint
+        for authorization, cert in ((f"Bearer {offline_token.token}", None),
+                                    (None, offline_cert.cert_pem)):
+            with pytest.raises(Unauthenticated) as refused:
+                authenticator.authenticate(authorization, cert)
+            assert refused.value.reason == identity.REASON_INVALID
+        # A miss wakes the poller at once, so a credential issued a moment ago passes on
+        # the retry rather than after the next interval.
+        poller = loop.run(_start(recorded))
+        time.sleep(0.5)  # its first read is done; the next is 30 s away
+        registry.recorded.append(offline_token.jti)
+        deadline = time.monotonic() + 5
+        while not recorded.is_recorded(offline_token.jti):
+            assert time.monotonic() < deadline, "the miss did not wake the poller"
+            time.sleep(0.05)
+        loop.run(_stop(poller))
+        loop.run(recorded.close())
+        loop.run(server.stop(0))
+    finally:
+        loop.close()

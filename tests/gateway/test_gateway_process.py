@@ -214,6 +214,15 @@ def test_a_gateway_process_serves_records_follows_revocations_and_policy_and_sto
         running: Running) -> None:
     marker = "payload-marker-93c1 患者王五"
     business = running.keys.token("user:review-system", ("business_system",), "L2")
+    # Signed with the real issuer key, but the registry has no record of it: refused
+    # (issue 10). Once the registry records it, its very next call passes: the gateway
+    # re-reads the list instead of waiting for its next poll.
+    unrecorded = uuid.uuid4().hex
+    with pytest.raises(grpc.RpcError) as minted_offline:
+        _classify(running.target, business.token, unrecorded)
+    assert parse_error(minted_offline.value).reason == "CREDENTIALS_INVALID"
+    assert not running.backend.calls(unrecorded)
+    running.registry.recorded.append(business.jti)
     answered = uuid.uuid4().hex
     response = _classify(running.target, business.token, answered, text=marker)
     assert response.result.result_id == answered
@@ -225,7 +234,7 @@ def test_a_gateway_process_serves_records_follows_revocations_and_policy_and_sto
     # for all, a compromised internet gateway could vouch for intranet callers).
     assert sorted(path.name for path in running.keys.keys_dir.glob("assertion*")) == [
         "assertion-internet.jwks.json", "assertion-internet.pem"]
-    request_ids = [answered]
+    request_ids = [unrecorded, answered]
 
     # Refused above the internet ceiling, before the backend.
     refused = uuid.uuid4().hex
@@ -254,6 +263,7 @@ def test_a_gateway_process_serves_records_follows_revocations_and_policy_and_sto
     # The policy file changes under a running gateway: business systems lose the
     # internet's Classify without a restart.
     other = running.keys.token("user:other-system", ("business_system",), "L1")
+    running.registry.recorded.append(other.jti)
     policy = running.policy / "policy.csv"
     text = policy.read_text().replace(
         "p, business_system, internet, /zhijian.classify.v1.ClassifyService/Classify, allow\n",

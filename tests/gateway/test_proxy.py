@@ -41,14 +41,13 @@ from gateway_harness import (
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from gateway import certs
 from gateway.authn import Authenticator
 from gateway.authz import Authorizer
 from gateway.proxy import GatewayProxy, ProxyOptions
 from gateway.ratelimit import RateLimiter
 from gateway.routes import build_routes
 from gateway.settings import TlsSettings
-from zhijian import identity
+from zhijian import certs, identity
 from zhijian import metadata as md
 from zhijian.assertion import AssertionSigner, read_domain_keys
 from zhijian.classify.v1 import classify_service_pb2 as cpb
@@ -149,8 +148,8 @@ def test_a_gateway_signs_with_its_own_domains_key_and_takes_no_other(
     intranet_key = AssertionSigner.load_or_create(keys.keys_dir, issuer="svc:gateway-intranet")
     with pytest.raises(ValueError, match="needs the internet assertion key"):
         GatewayProxy(domain="internet", routes=build_routes(), backends={},
-                     authenticator=Authenticator.from_settings(keys.settings,
-                                                               is_revoked=lambda _: False),
+                     authenticator=Authenticator.from_settings(
+                         keys.settings, is_revoked=lambda _: False, is_recorded=lambda _: True),
                      authorizer=Authorizer.from_files(), limiter=RateLimiter(1.0, 1.0),
                      signer=intranet_key, recorder=MemoryRecorder())
 

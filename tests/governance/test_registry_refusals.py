@@ -16,7 +16,7 @@ import grpc
 import pytest
 
 from governance.harness import ADMIN, MODEL, Harness
-from registry import deployments, filings, identities
+from registry import credentials, deployments, filings, identities
 from registry.identities import RevocationList
 from registry.request_checks import registry_service
 from registry.servicer import RegistryServicer
@@ -32,6 +32,14 @@ from zhijian.types.v1 import ai_result_pb2 as types_pb
 AUDIENCE = "zhijian.registry.v1.RegistryService"
 
 
+class AdmitAll(credentials.RecordedCredentials):
+    """Every credential id counts as recorded: these tests are about request checks
+    (recording is tested in test_credentials.py)."""
+
+    def __contains__(self, _credential_id: object) -> bool:
+        return True
+
+
 def serve_and_call(harness: Harness, keys_dir: Path, calls: list[tuple[str, Any]]
                    ) -> list[Any]:
     """Each (method, request) as user:admin through a gateway; an error comes back as
@@ -45,7 +53,8 @@ def serve_and_call(harness: Harness, keys_dir: Path, calls: list[tuple[str, Any]
         audience="zhijian", is_revoked=revocations.__contains__)
     servicer = RegistryServicer(harness.ctx, verifier, revocations,
                                 ValidationJobs(harness.ctx),
-                                assertions=AssertionVerifier.from_keys_dir(keys_dir))
+                                assertions=AssertionVerifier.from_keys_dir(keys_dir),
+                                recorded=AdmitAll())
 
     async def run() -> list[Any]:
         server = grpc.aio.server()

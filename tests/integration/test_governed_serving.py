@@ -190,7 +190,7 @@ def test_the_registry_refuses_people_who_bypass_the_gateway(platform: Any,
 
 def test_a_revoked_token_is_refused_at_once(platform: Any, registry: Registry) -> None:
     issued = platform.cli("identity", "issue", "leaver", "--role", "auditor",
-                          "--clearance", "L2", "--no-enrol")
+                          "--clearance", "L2", "--no-enrol", "--as", "admin")
     assert issued.returncode == 0, issued.stderr
     registry.call("leaver", "ListFilings", pb.ListFilingsRequest())
     registry.call("admin", "RevokeToken", pb.RevokeTokenRequest(
@@ -200,6 +200,43 @@ def test_a_revoked_token_is_refused_at_once(platform: Any, registry: Registry) -
     parsed = parse_error(refused.value)
     assert (parsed.code, parsed.reason) == (grpc.StatusCode.UNAUTHENTICATED,
                                             "CREDENTIALS_REVOKED")
+
+
+def test_only_credentials_issued_on_the_record_work(platform: Any, registry: Registry) -> None:
+    """Tokens minted from the issuer key file alone — a platform admin, a platform
+    component — are refused by the gateway and by the registry's direct path; one admin
+    cannot make a second admin alone; what the registry issued works at once."""
+    from zhijian.cli.identity import issue_identity
+
+    settings = identity.IdentitySettings.from_env(platform.env)
+    for name, subject, roles in (("forged-admin", None, ["platform_admin"]),
+                                 ("forged-svc", "svc:forged", ["service"])):
+        issue_identity(settings.keys_dir, settings.identities_dir, name, subject, roles,
+                       "L4", None, settings)
+    assert registry.refusal("forged-admin", "ListFilings", pb.ListFilingsRequest()) == (
+        "UNAUTHENTICATED", "CREDENTIALS_INVALID")
+    direct = rgrpc.RegistryServiceStub(grpc.insecure_channel(platform.registry_target))
+    with pytest.raises(grpc.RpcError) as refused:
+        direct.ListDeployments(pb.ListDeploymentsRequest(), timeout=10,
+                               metadata=registry.meta("forged-svc"))
+    assert (parse_error(refused.value).code.name, parse_error(refused.value).reason) == (
+        "UNAUTHENTICATED", "CREDENTIALS_INVALID")
+
+    pending = platform.cli("identity", "issue", "boss", "--role", "platform_admin",
+                           "--clearance", "L4", "--as", "admin", "--json")
+    assert pending.returncode == 0, pending.stderr
+    assert json.loads(pending.stdout)["state"] == "PENDING_APPROVAL"
+    issuance = json.loads(pending.stdout)["issuance"]
+    alone = platform.cli("identity", "approve", issuance, "--as", "admin")
+    assert alone.returncode == 1 and "SECOND_ADMIN_REQUIRED" in alone.stderr
+    approved = platform.cli("identity", "approve", issuance, "--name", "boss",
+                            "--as", "admin2", "--json")
+    assert approved.returncode == 0, approved.stderr + approved.stdout
+    assert registry.call("boss", "ListFilings", pb.ListFilingsRequest()).filings
+    events = registry.call("auditor", "ListAuditEvents", pb.ListAuditEventsRequest(
+        parent="ledgers/governance", filter='action = "identity.issue"'))
+    issued = [e for e in events.audit_events if e.target == issuance]
+    assert len(issued) == 1 and issued[0].actor == "user:admin.chen"
 
 
 @pytest.fixture(scope="module")

@@ -113,6 +113,10 @@ EXPECTED: dict[str, dict[str, frozenset[str]]] = {
     G + "AppendCallRecords": _intranet("service"),
     G + "PruneLedger": _intranet("platform_admin"),
     G + "RevokeToken": _intranet("platform_admin"),
+    G + "IssueCredential": _intranet("platform_admin"),
+    G + "ApproveCredentialIssuance": _intranet("platform_admin"),
+    # Who holds which credential: intranet only, for auditors, admins and the gateways.
+    G + "ListCredentials": _intranet("auditor", "platform_admin", "service"),
     G + "EnrollSigningKey": _intranet(*ROLES),
 }
 
@@ -161,7 +165,7 @@ def policy_copy(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_expected_table_covers_exactly_the_proto_methods() -> None:
     methods = set(proto_methods())
-    assert len(methods) == 52
+    assert len(methods) == 55
     missing = sorted(methods - set(EXPECTED))
     stale = sorted(set(EXPECTED) - methods)
     assert not missing, f"RPCs with no row in EXPECTED: {missing}"

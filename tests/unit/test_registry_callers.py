@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from registry import credentials
 from registry.callers import ASSERTION_REQUIRED, CallerAuthenticator
 from registry.identities import RevocationList
 from registry.servicer import RegistryServicer
@@ -39,6 +40,8 @@ class Keys:
             identity.load_public_keys(keys_dir / identity.ISSUER_JWKS), issuer_name=ISSUER,
             audience=AUDIENCE, is_revoked=self.revoked.__contains__)
         self.assertions = AssertionVerifier.from_keys_dir(keys_dir)
+        # Credential ids the registry never recorded (registry/credentials.py).
+        self.unrecorded: set[str] = set()
 
     def bearer(self, subject: str, roles: tuple[str, ...], jti: str | None = None
                ) -> dict[str, str]:
@@ -58,7 +61,8 @@ class Keys:
 
     def authenticator(self) -> CallerAuthenticator:
         return CallerAuthenticator(self.tokens, self.assertions,
-                                   is_revoked=self.revoked.__contains__)
+                                   is_revoked=self.revoked.__contains__,
+                                   is_recorded=lambda i: i not in self.unrecorded)
 
 
 @pytest.fixture()
@@ -127,10 +131,29 @@ def test_a_revoked_credential_is_refused_behind_a_gateway_too(keys: Keys) -> Non
         identity.REASON_REVOKED
 
 
+def test_a_credential_the_registry_never_recorded_is_refused(keys: Keys) -> None:
+    """Signed with the real issuer key (or vouched for by a real gateway) and still
+    refused: the registry has no record of its issue."""
+    keys.unrecorded |= {"minted-offline", "svc-offline"}
+    assert refusal(keys, keys.bearer("svc:classify", ("service",), jti="svc-offline")) == \
+        identity.REASON_INVALID
+    asserted = keys.asserted("user:li.si", ("platform_admin",), credential_id="minted-offline")
+    assert refusal(keys, asserted) == identity.REASON_INVALID
+    recorded = keys.bearer("svc:classify", ("service",), jti="svc-recorded")
+    assert keys.authenticator().authenticate(recorded).principal.subject == "svc:classify"
+
+
+class AdmitAll(credentials.RecordedCredentials):
+    """Every id counts as recorded: this test is about authorization."""
+
+    def __contains__(self, _credential_id: object) -> bool:
+        return True
+
+
 def test_the_registry_servicer_authenticates_then_authorizes(keys: Keys) -> None:
     nothing: Any = None  # _actor touches neither the database nor the validation jobs
     servicer = RegistryServicer(nothing, keys.tokens, keys.revoked, nothing,
-                                assertions=keys.assertions)
+                                assertions=keys.assertions, recorded=AdmitAll())
 
     def call(metadata: dict[str, str]) -> Call:
         return Call(metadata, metadata.get(md.REQUEST_ID, "r"), time.monotonic() + 5)

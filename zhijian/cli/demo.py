@@ -55,33 +55,97 @@ def service_identity_name(component: str) -> str:
     return f"svc-{component}"
 
 
+# Platform components keep their tokens as long as the registry allows: a component whose
+# token lapsed could not reach the registry to be issued a new one.
+SERVICE_TTL_S = 400 * 86400
+Wanted = tuple[str, str, tuple[str, ...], str, int | None]
+
+
+def _wanted() -> list[Wanted]:
+    return [(d.name, d.subject, d.roles, d.clearance, None) for d in DEMO_IDENTITIES] + [
+        (service_identity_name(c), f"svc:{c}", ("service",), "L4", SERVICE_TTL_S)
+        for c in SERVICE_IDENTITIES]
+
+
+def _usable(identities_dir: Path, name: str) -> bool | None:
+    """True if the identity is stored and usable, False if stored but lapsed or revoked,
+    None if there is none."""
+    from zhijian.identity import IdentityError, LocalIdentity
+
+    try:
+        existing = LocalIdentity.load(identities_dir, name)
+    except IdentityError:
+        return None
+    return not existing.is_expired() and existing.revoked_at is None
+
+
 def enrol_identities(keys_dir: Path, identities_dir: Path, tokens_dir: Path,
-                     progress: Progress) -> None:
-    """Issue what is missing or expired; write each service's token to a file of its own."""
-    from zhijian.cli.identity import issue_identity
-    from zhijian.identity import IdentityError, IdentitySettings, IssuerKey, LocalIdentity
+                     bootstrap_file: Path, progress: Progress) -> list[Wanted]:
+    """On the platform's first start (no identity yet) mint them all and leave their
+    records for the registry, which records them once as the bootstrap act. Later,
+    return those that are missing or lapsed: the registry issues them
+    (:func:`reissue_identities`). Each component's token goes to a file of its own."""
+    import json
+
+    from zhijian.cli.identity import bootstrap_record, issue_identity
+    from zhijian.identity import IdentitySettings, IssuerKey, LocalIdentity
 
     settings = IdentitySettings.from_env()
     IssuerKey.load_or_create(keys_dir)
-    wanted = [(d.name, d.subject, d.roles, d.clearance) for d in DEMO_IDENTITIES] + [
-        (service_identity_name(c), f"svc:{c}", ("service",), "L4") for c in SERVICE_IDENTITIES]
-    issued = []
-    for name, subject, roles, clearance in wanted:
-        try:
-            existing = LocalIdentity.load(identities_dir, name)
-            if not existing.is_expired() and existing.revoked_at is None:
-                continue
-        except IdentityError:
-            pass
-        issue_identity(keys_dir, identities_dir, name, subject, list(roles), clearance, None,
-                       settings)
-        issued.append(name)
-    if issued:
-        progress(f"issued identities: {', '.join(issued)}")
+    wanted = _wanted()
+    states = {name: _usable(identities_dir, name) for name, *_ in wanted}
+    stale: list[Wanted] = []
+    if all(state is None for state in states.values()):
+        minted = [issue_identity(keys_dir, identities_dir, name, subject, list(roles),
+                                 clearance, ttl_s, settings)
+                  for name, subject, roles, clearance, ttl_s in wanted]
+        bootstrap_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_file(bootstrap_file, json.dumps([bootstrap_record(i) for i in minted]).encode(),
+                   mode=0o600)
+        progress(f"issued the bootstrap identities: {', '.join(i.name for i in minted)}")
+    else:
+        stale = [w for w in wanted if not states[w[0]]]
     tokens_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     for component in SERVICE_IDENTITIES:
-        identity = LocalIdentity.load(identities_dir, service_identity_name(component))
-        write_file(tokens_dir / f"{component}.jwt", identity.token.encode(), mode=0o600)
+        name = service_identity_name(component)
+        if states.get(name) is not False or all(s is None for s in states.values()):
+            identity = LocalIdentity.load(identities_dir, name)
+            write_file(tokens_dir / f"{component}.jwt", identity.token.encode(), mode=0o600)
+    return stale
+
+
+async def reissue_identities(stale: list[Wanted], identities_dir: Path, tokens_dir: Path,
+                             target: str, progress: Progress) -> None:
+    """Have the registry issue the missing or lapsed identities, as the demo admins: one
+    asks, and for a privileged identity the other approves."""
+    from zhijian.cli.identity import request_credential, store_issued
+    from zhijian.cli.session import call_metadata, default_timeout, open_registry
+    from zhijian.identity import IdentityError, LocalIdentity
+
+    admins = [LocalIdentity.load(identities_dir, n) for n in ("admin", "admin2")
+              if _usable(identities_dir, n)]
+    for name, subject, roles, clearance, ttl_s in stale:
+        askers = [a for a in admins if a.subject != subject]
+        if not askers:
+            raise IdentityError(f"identity {name} lapsed and no other admin can ask for it: "
+                                "start afresh (`zhijian down; rm -rf .zhijian`)")
+        issuance = await request_credential(askers[0], target, subject, roles, clearance,
+                                            ttl_s, "zhijian up: lapsed or missing")
+        if issuance.state == pb.ISSUANCE_STATE_PENDING_APPROVAL:
+            approvers = [a for a in askers[1:] if a.subject != subject]
+            if not approvers:
+                raise IdentityError(f"identity {name} needs a second admin to approve "
+                                    f"{issuance.name}: `zhijian identity approve "
+                                    f"{issuance.name} --name {name} --as ADMIN`")
+            async with open_registry(target) as stub:
+                issuance = await stub.ApproveCredentialIssuance(
+                    pb.ApproveCredentialIssuanceRequest(name=issuance.name),
+                    metadata=call_metadata(approvers[0]), timeout=default_timeout())
+        identity = store_issued(identities_dir, name, issuance)
+        if name.startswith("svc-"):
+            write_file(tokens_dir / f"{name.removeprefix('svc-')}.jwt",
+                       identity.token.encode(), mode=0o600)
+        progress(f"the registry issued {name} ({subject}) again")
 
 
 async def enrol_approver_keys(identities_dir: Path, target: str, progress: Progress) -> None:

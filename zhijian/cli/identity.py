@@ -1,8 +1,10 @@
 """``zhijian identity issue | enrol | revoke | list``: the named identities the CLI acts as.
 
-Issuing needs the issuer's private key (``zhijian up`` creates it), so only whoever runs
-the platform can mint identities. Approvers (validator, platform_admin) also get an
-Ed25519 signing key, enrolled with the registry, because their decisions are signed.
+The registry issues tokens, as governance acts on its ledger, to a platform admin who asks
+(``--as``); the platform admits no token it did not record, so the issuer key alone mints
+nothing that works. A platform_admin or validator identity needs a second admin
+(``identity approve``). Approvers also get an Ed25519 signing key, enrolled with the
+registry, because their decisions are signed.
 
 Imports of the identity kernel, gRPC, asyncio and the generated code happen inside the
 handlers: building the parser must stay cheap for every other command.
@@ -44,8 +46,8 @@ def add_identity_commands(subparsers: Any) -> argparse.ArgumentParser:
     actions = identity.add_subparsers(dest="identity_command", required=True,
                                       metavar="ACTION")
 
-    issue = actions.add_parser("issue", help="issue (or re-issue) a token for a local "
-                               "identity; needs the issuer key")
+    issue = actions.add_parser("issue", help="have the registry issue (or re-issue) a token "
+                               "for a local identity, acting as a platform admin (--as)")
     issue.add_argument("name", help="identity name, [a-z0-9][a-z0-9._-]{0,62}")
     issue.add_argument("--role", action="append", dest="roles", default=[], metavar="ROLE",
                        help="role to grant (repeatable): model_developer, validator, "
@@ -60,9 +62,20 @@ def add_identity_commands(subparsers: Any) -> argparse.ArgumentParser:
                        help="a platform component: subject svc:NAME, role service")
     issue.add_argument("--no-enrol", action="store_true",
                        help="do not enrol an approver's signing key with the registry now")
-    add_registry_arg(issue)
+    issue.add_argument("--reason", help="why, for the record")
+    add_identity_args(issue)
     _add_json(issue)
     issue.set_defaults(handler=cmd_identity_issue)
+
+    approve = actions.add_parser("approve", help="issue a pending privileged identity "
+                                 "(platform_admin, validator) as a second admin")
+    approve.add_argument("issuance", help="credentialIssuances/<id>, as `issue` printed it")
+    approve.add_argument("--name", help="local identity name (default: the subject's name)")
+    approve.add_argument("--no-enrol", action="store_true",
+                         help="do not enrol an approver's signing key with the registry now")
+    add_identity_args(approve)
+    _add_json(approve)
+    approve.set_defaults(handler=cmd_identity_approve)
 
     enrol = actions.add_parser("enrol", help="(re-)enrol an approver's signing key with "
                                "the registry, acting as that identity")
@@ -108,27 +121,37 @@ def _reports_identity_errors(handler: Handler) -> Handler:
 def issue_identity(home_keys_dir: Path, identities_dir: Path, name: str, subject: str | None,
                    roles: Sequence[str], clearance: str, ttl_s: int | None,
                    settings: IdentitySettings) -> LocalIdentity:
-    """Issue a token and store the identity; an approver also gets a signing key.
-
-    Re-issuing replaces the token but keeps the signing key, so its enrolment stands
-    (unless the subject changed: the registry enrolled the key for the old subject)."""
-    from zhijian.identity import (
-        IdentityError,
-        IssuerKey,
-        LocalIdentity,
-        check_name,
-        check_roles,
-        generate_signing_key,
-        issue_token,
-        key_id_of,
-        user_subject,
-    )
+    """Mint a token with the issuer key and store the identity. Only for what the
+    registry records as the platform's bootstrap (``zhijian up``'s first start) and for
+    tests: the running platform admits a token only once the registry recorded it."""
+    from zhijian.identity import IssuerKey, check_name, issue_token, user_subject
 
     check_name(name)
     subject = subject or user_subject(name)
     issued = issue_token(IssuerKey.load(home_keys_dir), subject=subject, roles=roles,
                          clearance=clearance, ttl_s=ttl_s or settings.ttl_s,
                          issuer_name=settings.issuer_name, audience=settings.audience)
+    return store_identity(identities_dir, name, subject, roles, clearance, issued.token,
+                          issued.jti, issued.expires_at)
+
+
+def store_identity(identities_dir: Path, name: str, subject: str, roles: Sequence[str],
+                   clearance: str, token: str, jti: str, expires_at: datetime
+                   ) -> LocalIdentity:
+    """Store an identity's token; an approver also gets a signing key.
+
+    Re-issuing replaces the token but keeps the signing key, so its enrolment stands
+    (unless the subject changed: the registry enrolled the key for the old subject)."""
+    from zhijian.identity import (
+        IdentityError,
+        LocalIdentity,
+        check_name,
+        check_roles,
+        generate_signing_key,
+        key_id_of,
+    )
+
+    check_name(name)
     try:
         previous: LocalIdentity | None = LocalIdentity.load(identities_dir, name)
     except IdentityError:
@@ -137,8 +160,7 @@ def issue_identity(home_keys_dir: Path, identities_dir: Path, name: str, subject
         previous = None
     identity = LocalIdentity(
         name=name, subject=subject, roles=check_roles(roles), clearance=clearance,
-        token=issued.token, jti=issued.jti, expires_at=issued.expires_at,
-        directory=identities_dir,
+        token=token, jti=jti, expires_at=expires_at, directory=identities_dir,
         signing_key_enrolled=bool(previous and previous.subject == subject
                                   and previous.signing_key_enrolled))
     if identity.signing_key_path.exists():
@@ -146,6 +168,39 @@ def issue_identity(home_keys_dir: Path, identities_dir: Path, name: str, subject
     elif identity.is_approver:
         identity = identity.with_signing_key(generate_signing_key())
     return identity.save()
+
+
+def bootstrap_record(identity: LocalIdentity) -> dict[str, Any]:
+    """How the registry records a bootstrap credential (registry/credentials.record_of)."""
+    return {"id": identity.jti, "kind": "token", "subject": identity.subject,
+            "roles": list(identity.roles), "clearance": identity.clearance,
+            "expire_time": identity.expires_at.timestamp()}
+
+
+async def request_credential(acting: LocalIdentity, target: str, subject: str,
+                             roles: Sequence[str], clearance: str, ttl_s: int | None,
+                             reason: str) -> Any:
+    """IssueCredential through the gateway at ``target``, acting as ``acting``."""
+    from google.protobuf import duration_pb2
+
+    from zhijian.cli.session import call_metadata, default_timeout, ensure_usable, open_registry
+    from zhijian.registry.v1 import registry_service_pb2 as pb
+
+    ensure_usable(acting)
+    request = pb.IssueCredentialRequest(subject=subject, roles=list(roles), clearance=clearance,
+                                        reason=reason)
+    if ttl_s:
+        request.ttl.CopyFrom(duration_pb2.Duration(seconds=ttl_s))
+    async with open_registry(target) as stub:
+        return await stub.IssueCredential(request, metadata=call_metadata(acting),
+                                          timeout=default_timeout())
+
+
+def store_issued(identities_dir: Path, name: str, issuance: Any) -> LocalIdentity:
+    credential = issuance.credential
+    return store_identity(identities_dir, name, credential.subject, list(credential.roles),
+                          credential.clearance, issuance.token, credential.credential_id,
+                          credential.expire_time.ToDatetime(tzinfo=UTC))
 
 
 async def enrol_signing_key(identity: LocalIdentity, target: str, *,
@@ -204,50 +259,116 @@ def cmd_identity_issue(args: argparse.Namespace, out: Output) -> int:
 
     import grpc
 
-    from zhijian.cli.session import gateway_target
+    from zhijian.cli.session import acting_identity, gateway_target
     from zhijian.identity import (
         SERVICE_ROLE,
         IdentityError,
         IdentitySettings,
+        check_name,
         svc_subject,
         user_subject,
     )
+    from zhijian.registry.v1 import registry_service_pb2 as pb
 
     roles = list(args.roles) or ([SERVICE_ROLE] if args.svc else [])
     if not roles:
         raise IdentityError("pass at least one --role (or --svc for a platform component)")
+    check_name(args.name)
     subject = args.subject or (svc_subject(args.name) if args.svc else user_subject(args.name))
     settings = IdentitySettings.from_env()
+    acting = acting_identity(args)
+    target = gateway_target(args)
     previous_jti = _previous_jti(settings.identities_dir, args.name)
-    identity = issue_identity(settings.keys_dir, settings.identities_dir, args.name, subject,
-                              roles, args.clearance, args.ttl, settings)
+    try:
+        issuance = asyncio.run(request_credential(
+            acting, target, subject, roles, args.clearance, args.ttl,
+            args.reason or f"zhijian identity issue {args.name}"))
+    except grpc.aio.AioRpcError as error:
+        message, _ = _rpc_failure(error, target)
+        out.error(f"the registry did not issue {args.name}: {message}")
+        return EXIT_FAILED
+    if issuance.state == pb.ISSUANCE_STATE_PENDING_APPROVAL:
+        command = (f"zhijian identity approve {issuance.name} --name {args.name} "
+                   "--as <another admin>")
+        out.result({"issuance": issuance.name, "state": "PENDING_APPROVAL",
+                    "subject": subject, "roles": roles, "approve_with": command},
+                   f"{subject} gets {', '.join(roles)}: that needs a second admin. "
+                   f"Pending as {issuance.name}; another platform admin issues it with\n"
+                   f"  {command}")
+        return 0
+    identity = store_issued(settings.identities_dir, args.name, issuance)
+    return _report_issued(args, out, identity, issuance, previous_jti, target)
+
+
+@_reports_identity_errors
+def cmd_identity_approve(args: argparse.Namespace, out: Output) -> int:
+    import asyncio
+
+    import grpc
+
+    from zhijian.cli.session import (
+        acting_identity,
+        call_metadata,
+        default_timeout,
+        ensure_usable,
+        gateway_target,
+        open_registry,
+    )
+    from zhijian.identity import IdentitySettings
+    from zhijian.registry.v1 import registry_service_pb2 as pb
+
+    settings = IdentitySettings.from_env()
+    acting = acting_identity(args)
+    ensure_usable(acting)
+    target = gateway_target(args)
+
+    async def approve() -> Any:
+        async with open_registry(target) as stub:
+            return await stub.ApproveCredentialIssuance(
+                pb.ApproveCredentialIssuanceRequest(name=args.issuance),
+                metadata=call_metadata(acting), timeout=default_timeout())
+    try:
+        issuance = asyncio.run(approve())
+    except grpc.aio.AioRpcError as error:
+        message, _ = _rpc_failure(error, target)
+        out.error(f"{args.issuance} was not issued: {message}")
+        return EXIT_FAILED
+    name = args.name or issuance.subject.partition(":")[2]
+    previous_jti = _previous_jti(settings.identities_dir, name)
+    identity = store_issued(settings.identities_dir, name, issuance)
+    return _report_issued(args, out, identity, issuance, previous_jti, target)
+
+
+def _report_issued(args: argparse.Namespace, out: Output, identity: LocalIdentity,
+                   issuance: Any, previous_jti: str | None, target: str) -> int:
+    import asyncio
+
+    import grpc
+
     data: dict[str, Any] = {**identity.to_json(with_token=False), "path": str(identity.path),
-                            "replaced_jti": previous_jti}
+                            "replaced_jti": previous_jti, "audit_event": issuance.audit_event}
     lines = [f"issued {identity.name} ({identity.subject}): roles {', '.join(identity.roles)}, "
              f"clearance {identity.clearance}, expires {_when(identity.expires_at)}",
-             f"  token in {identity.path}"]
+             f"  recorded as {issuance.audit_event}; token in {identity.path}"]
     if previous_jti:
         lines.append(f"  the previous token {previous_jti} stays valid until it expires; "
                      f"revoke it with `zhijian identity revoke --jti {previous_jti} --reason … "
                      "--as ADMIN`")
     status = 0
-    if identity.is_approver and not identity.signing_key_enrolled and not args.no_enrol:
-        target = gateway_target(args)
+    if identity.is_approver and not identity.signing_key_enrolled and \
+            not getattr(args, "no_enrol", False):
         try:
             identity = asyncio.run(enrol_signing_key(identity, target))
             data["signing_key_enrolled"] = True
             lines.append(f"  signing key {identity.signing_key_id} enrolled with {target}")
         except grpc.aio.AioRpcError as error:
-            message, unreachable = _rpc_failure(error, target)
-            kept = f"identity {identity.name} is kept, but its signing key is not enrolled"
-            warning = (f"the gateway at {target} is not reachable: {kept}; run `zhijian "
-                       f"identity enrol {identity.name}` once the platform is up"
-                       if unreachable else
-                       f"enrolling the signing key failed ({message}): {kept}; retry with "
-                       f"`zhijian identity enrol {identity.name}`")
+            message, _ = _rpc_failure(error, target)
+            warning = (f"enrolling the signing key failed ({message}): identity "
+                       f"{identity.name} is kept, but its signing key is not enrolled; "
+                       f"retry with `zhijian identity enrol {identity.name}`")
             data["warning"] = warning
             out.progress(f"warning: {warning}")
-            status = 0 if unreachable else EXIT_FAILED
+            status = EXIT_FAILED
     elif identity.signing_key_id:
         state = "enrolled" if identity.signing_key_enrolled else \
             f"not enrolled (`zhijian identity enrol {identity.name}`)"

@@ -10,7 +10,7 @@ import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from zhijian.cli.output import Output
 from zhijian.cli.stack import (
@@ -78,13 +78,28 @@ def ensure_classify_version(tracking_uri: str, layout: HomeLayout, out: Output) 
     return result.version
 
 
-async def enrol_platform_identities(layout: HomeLayout, out: Output) -> None:
+async def enrol_platform_identities(layout: HomeLayout, out: Output) -> list[Any]:
+    """Before the registry starts: on the first start, the bootstrap identities (which
+    the registry records once); later, the list of lapsed ones to have it issue."""
     from zhijian.cli.demo import enrol_identities
-    from zhijian.identity import IdentitySettings
+    from zhijian.identity import BOOTSTRAP_CREDENTIALS, IdentitySettings
 
     identity = IdentitySettings.from_env()
-    await asyncio.to_thread(enrol_identities, identity.keys_dir, identity.identities_dir,
-                            layout.run_dir / "tokens", out.progress)
+    return await asyncio.to_thread(enrol_identities, identity.keys_dir,
+                                   identity.identities_dir, layout.run_dir / "tokens",
+                                   layout.root / "registry" / BOOTSTRAP_CREDENTIALS,
+                                   out.progress)
+
+
+async def reissue_platform_identities(stale: list[Any], layout: HomeLayout, ports: StackPorts,
+                                      out: Output) -> None:
+    from zhijian.cli.demo import reissue_identities
+    from zhijian.identity import IdentitySettings
+
+    if stale:
+        await reissue_identities(stale, IdentitySettings.from_env().identities_dir,
+                                 layout.run_dir / "tokens",
+                                 ports.gateway_target(DEFAULT_DOMAIN), out.progress)
 
 
 async def govern_seed_model(layout: HomeLayout, ports: StackPorts, out: Output) -> str:
@@ -123,9 +138,11 @@ async def run_platform(layout: HomeLayout, ports: StackPorts, out: Output) -> in
         keys_dir = IdentitySettings.from_env().keys_dir
         IssuerKey.load_or_create(keys_dir)
         provision_domain_keys(keys_dir)
+        # Identities first: on the first start the registry records them as its bootstrap.
+        stale = await enrol_platform_identities(layout, out)
         await supervisor.start([registry_component(ports)])
-        await enrol_platform_identities(layout, out)
         await supervisor.start(gateway_components(layout, ports))
+        await reissue_platform_identities(stale, layout, ports, out)
         filed = await govern_seed_model(layout, ports, out)
         await supervisor.start(classify_components(layout, ports))
         return filed

@@ -135,6 +135,18 @@ class SigningKeyState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SIGNING_KEY_STATE_UNSPECIFIED: _ClassVar[SigningKeyState]
     SIGNING_KEY_STATE_ACTIVE: _ClassVar[SigningKeyState]
     SIGNING_KEY_STATE_RETIRED: _ClassVar[SigningKeyState]
+
+class CredentialKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CREDENTIAL_KIND_UNSPECIFIED: _ClassVar[CredentialKind]
+    CREDENTIAL_KIND_TOKEN: _ClassVar[CredentialKind]
+    CREDENTIAL_KIND_CERTIFICATE: _ClassVar[CredentialKind]
+
+class IssuanceState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ISSUANCE_STATE_UNSPECIFIED: _ClassVar[IssuanceState]
+    ISSUANCE_STATE_PENDING_APPROVAL: _ClassVar[IssuanceState]
+    ISSUANCE_STATE_ISSUED: _ClassVar[IssuanceState]
 FILING_STATE_UNSPECIFIED: FilingState
 FILING_STATE_DRAFT: FilingState
 FILING_STATE_SUBMITTED: FilingState
@@ -206,6 +218,12 @@ CALL_DECISION_DENIED: CallDecision
 SIGNING_KEY_STATE_UNSPECIFIED: SigningKeyState
 SIGNING_KEY_STATE_ACTIVE: SigningKeyState
 SIGNING_KEY_STATE_RETIRED: SigningKeyState
+CREDENTIAL_KIND_UNSPECIFIED: CredentialKind
+CREDENTIAL_KIND_TOKEN: CredentialKind
+CREDENTIAL_KIND_CERTIFICATE: CredentialKind
+ISSUANCE_STATE_UNSPECIFIED: IssuanceState
+ISSUANCE_STATE_PENDING_APPROVAL: IssuanceState
+ISSUANCE_STATE_ISSUED: IssuanceState
 
 class Filing(_message.Message):
     __slots__ = ("name", "filing_number", "filing_type", "state", "state_history", "identity", "parties", "purpose", "classification", "technical_description", "datasets", "validation_plan", "latest_validation_run", "oversight", "change_control", "approvals", "required_approvals", "evidence_sha256", "create_time", "update_time", "submit_time", "approve_time", "revalidate_time", "etag", "revalidation_due", "code_revision")
@@ -1202,3 +1220,89 @@ class CallerIdentity(_message.Message):
     network_domain: _ai_result_pb2.NetworkDomain
     signing_key_id: str
     def __init__(self, subject: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., clearance: _Optional[_Union[_ai_result_pb2.DataLevel, str]] = ..., jti: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., network_domain: _Optional[_Union[_ai_result_pb2.NetworkDomain, str]] = ..., signing_key_id: _Optional[str] = ...) -> None: ...
+
+class IssueCredentialRequest(_message.Message):
+    __slots__ = ("subject", "roles", "clearance", "ttl", "certificate_public_key_pem", "reason")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    CLEARANCE_FIELD_NUMBER: _ClassVar[int]
+    TTL_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_PUBLIC_KEY_PEM_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    clearance: str
+    ttl: _duration_pb2.Duration
+    certificate_public_key_pem: str
+    reason: str
+    def __init__(self, subject: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., clearance: _Optional[str] = ..., ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., certificate_public_key_pem: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ApproveCredentialIssuanceRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class Credential(_message.Message):
+    __slots__ = ("credential_id", "kind", "subject", "roles", "clearance", "issuer", "approver", "issue_time", "expire_time", "audit_event")
+    CREDENTIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    CLEARANCE_FIELD_NUMBER: _ClassVar[int]
+    ISSUER_FIELD_NUMBER: _ClassVar[int]
+    APPROVER_FIELD_NUMBER: _ClassVar[int]
+    ISSUE_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_EVENT_FIELD_NUMBER: _ClassVar[int]
+    credential_id: str
+    kind: CredentialKind
+    subject: str
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    clearance: str
+    issuer: str
+    approver: str
+    issue_time: _timestamp_pb2.Timestamp
+    expire_time: _timestamp_pb2.Timestamp
+    audit_event: str
+    def __init__(self, credential_id: _Optional[str] = ..., kind: _Optional[_Union[CredentialKind, str]] = ..., subject: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., clearance: _Optional[str] = ..., issuer: _Optional[str] = ..., approver: _Optional[str] = ..., issue_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., audit_event: _Optional[str] = ...) -> None: ...
+
+class CredentialIssuance(_message.Message):
+    __slots__ = ("name", "state", "credential", "token", "certificate_pem", "requester", "subject", "roles", "clearance", "audit_event")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_PEM_FIELD_NUMBER: _ClassVar[int]
+    REQUESTER_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    CLEARANCE_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_EVENT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    state: IssuanceState
+    credential: Credential
+    token: str
+    certificate_pem: str
+    requester: str
+    subject: str
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    clearance: str
+    audit_event: str
+    def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[IssuanceState, str]] = ..., credential: _Optional[_Union[Credential, _Mapping]] = ..., token: _Optional[str] = ..., certificate_pem: _Optional[str] = ..., requester: _Optional[str] = ..., subject: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., clearance: _Optional[str] = ..., audit_event: _Optional[str] = ...) -> None: ...
+
+class ListCredentialsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListCredentialsResponse(_message.Message):
+    __slots__ = ("credentials", "next_page_token")
+    CREDENTIALS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    credentials: _containers.RepeatedCompositeFieldContainer[Credential]
+    next_page_token: str
+    def __init__(self, credentials: _Optional[_Iterable[_Union[Credential, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

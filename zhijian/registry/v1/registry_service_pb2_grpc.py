@@ -208,6 +208,21 @@ class RegistryServiceStub:
                 request_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListRevocationsRequest.SerializeToString,
                 response_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListRevocationsResponse.FromString,
                 _registered_method=True)
+        self.IssueCredential = channel.unary_unary(
+                '/zhijian.registry.v1.RegistryService/IssueCredential',
+                request_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.IssueCredentialRequest.SerializeToString,
+                response_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.CredentialIssuance.FromString,
+                _registered_method=True)
+        self.ApproveCredentialIssuance = channel.unary_unary(
+                '/zhijian.registry.v1.RegistryService/ApproveCredentialIssuance',
+                request_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ApproveCredentialIssuanceRequest.SerializeToString,
+                response_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.CredentialIssuance.FromString,
+                _registered_method=True)
+        self.ListCredentials = channel.unary_unary(
+                '/zhijian.registry.v1.RegistryService/ListCredentials',
+                request_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListCredentialsRequest.SerializeToString,
+                response_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListCredentialsResponse.FromString,
+                _registered_method=True)
         self.GetCallerIdentity = channel.unary_unary(
                 '/zhijian.registry.v1.RegistryService/GetCallerIdentity',
                 request_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.GetCallerIdentityRequest.SerializeToString,
@@ -496,6 +511,32 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IssueCredential(self, request, context):
+        """Issues a credential on the record — a token, or a client certificate for a public
+        key — as a governance act naming issuer, subject, roles, clearance and the token id
+        or certificate fingerprint. Gateways and the registry admit only recorded
+        credentials. An identity with the platform_admin or validator role needs a second
+        admin: the answer is then PENDING_APPROVAL and ApproveCredentialIssuance issues it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveCredentialIssuance(self, request, context):
+        """Issues a pending privileged credential; the approving admin must not be the one who
+        asked for it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCredentials(self, request, context):
+        """Lists every recorded credential (what gateways admit), oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetCallerIdentity(self, request, context):
         """Who the caller is, as the registry sees the presented credentials.
         """
@@ -675,6 +716,21 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.ListRevocations,
                     request_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListRevocationsRequest.FromString,
                     response_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListRevocationsResponse.SerializeToString,
+            ),
+            'IssueCredential': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueCredential,
+                    request_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.IssueCredentialRequest.FromString,
+                    response_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.CredentialIssuance.SerializeToString,
+            ),
+            'ApproveCredentialIssuance': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveCredentialIssuance,
+                    request_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ApproveCredentialIssuanceRequest.FromString,
+                    response_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.CredentialIssuance.SerializeToString,
+            ),
+            'ListCredentials': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCredentials,
+                    request_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListCredentialsRequest.FromString,
+                    response_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListCredentialsResponse.SerializeToString,
             ),
             'GetCallerIdentity': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCallerIdentity,
@@ -1604,6 +1660,87 @@ class RegistryService:
             '/zhijian.registry.v1.RegistryService/ListRevocations',
             zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListRevocationsRequest.SerializeToString,
             zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListRevocationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueCredential(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zhijian.registry.v1.RegistryService/IssueCredential',
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.IssueCredentialRequest.SerializeToString,
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.CredentialIssuance.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveCredentialIssuance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zhijian.registry.v1.RegistryService/ApproveCredentialIssuance',
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ApproveCredentialIssuanceRequest.SerializeToString,
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.CredentialIssuance.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCredentials(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zhijian.registry.v1.RegistryService/ListCredentials',
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListCredentialsRequest.SerializeToString,
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListCredentialsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -12,8 +12,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from gateway import certs
-from zhijian import identity
+from zhijian import certs, identity
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +128,16 @@ def test_a_certificate_without_a_valid_identity_is_refused(
 def test_garbage_is_not_a_certificate() -> None:
     with pytest.raises(certs.CertificateError):
         certs.read_client_certificate(b"-----BEGIN CERTIFICATE-----\nAAAA\n")
+
+
+def test_a_certificate_for_the_holders_own_key_carries_no_private_key() -> None:
+    """What the registry issues: the holder sends its public key, the private key never
+    leaves it."""
+    ca = certs.create_ca()
+    key = ec.generate_private_key(ec.SECP256R1())
+    issued = certs.issue_client_certificate(ca, subject="svc:batch-import", roles=["service"],
+                                            clearance="L4", public_key=key.public_key())
+    assert issued.key_pem == b""
+    certificate = x509.load_pem_x509_certificate(issued.cert_pem)
+    assert certificate.public_key() == key.public_key()
+    assert certs.read_client_certificate(issued.cert_pem).fingerprint == issued.fingerprint

@@ -142,19 +142,23 @@ def _aki(ca: CertificateAuthority) -> x509.AuthorityKeyIdentifier:
 
 
 def issue_client_certificate(ca: CertificateAuthority, *, subject: str, roles: Sequence[str],
-                             clearance: str, days: int = DEFAULT_CERT_DAYS
+                             clearance: str, days: int = DEFAULT_CERT_DAYS,
+                             public_key: ec.EllipticCurvePublicKey | None = None
                              ) -> IssuedCertificate:
     """A client certificate for ``subject`` with ``roles`` and ``clearance``, checked as
-    strictly as a token would be."""
+    strictly as a token would be. For a holder's own ``public_key`` (its private key never
+    leaves it) ``key_pem`` is empty; otherwise a key pair is made here."""
     checked = identity.check_roles(roles)
     identity.check_subject(subject, checked)
     identity.clearance_to_level(clearance)
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = ec.generate_private_key(ec.SECP256R1()) if public_key is None else None
+    holder = key.public_key() if key is not None else public_key
+    assert holder is not None
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject),
                       *(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role)
                         for role in checked)])
     certificate = (
-        _builder(name, ca.certificate.subject, key.public_key(), days)
+        _builder(name, ca.certificate.subject, holder, days)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .add_extension(x509.SubjectAlternativeName([
@@ -162,7 +166,8 @@ def issue_client_certificate(ca: CertificateAuthority, *, subject: str, roles: S
         .add_extension(_aki(ca), critical=False)
         .sign(ca.key, hashes.SHA256()))
     return IssuedCertificate(certificate.public_bytes(serialization.Encoding.PEM),
-                             _key_pem(key), fingerprint_of(certificate))
+                             _key_pem(key) if key is not None else b"",
+                             fingerprint_of(certificate))
 
 
 def issue_server_certificate(ca: CertificateAuthority, *,
