@@ -353,7 +353,8 @@ def assertion_from_metadata(metadata: Mapping[str, str], verifier: AssertionVeri
 
 def assertion_metadata(signer: AssertionSigner, *, subject: str, roles: Iterable[str],
                        audience: str, clearance: str = "L4", domain: str | None = None,
-                       request_id: str | None = None) -> tuple[tuple[str, str], ...]:
+                       request_id: str | None = None, credential_id: str = ""
+                       ) -> tuple[tuple[str, str], ...]:
     """Metadata for one direct call to a service, as the signer's domain's gateway would
     send it. For tests and benchmarks, which hold that domain's key; ``domain``, if
     given, must be the signer's. A fresh request id per call."""
@@ -362,5 +363,5 @@ def assertion_metadata(signer: AssertionSigner, *, subject: str, roles: Iterable
     rid = request_id or uuid.uuid4().hex
     token = signer.mint(subject=subject, roles=roles, clearance=clearance,
                         domain=signer.domain if domain is None else domain,
-                        request_id=rid, audience=audience)
+                        request_id=rid, audience=audience, credential_id=credential_id)
     return ((md.ASSERTION, token), (md.REQUEST_ID, rid))

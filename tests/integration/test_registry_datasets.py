@@ -35,6 +35,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 REPO = Path(__file__).resolve().parents[2]
 REGISTRY = "zhijian.registry.v1.RegistryService"
+CREDENTIAL_ID = "tests-dev-zhang"
 MAX_BYTES = 64 * 1024
 # A refusal is a few system calls; anything near the deadline means the registry blocked.
 PROMPT_S = 3.0
@@ -58,7 +59,8 @@ class RunningRegistry:
 
     def meta(self, roles: tuple[str, ...] = ("model_developer",)) -> tuple[tuple[str, str], ...]:
         return assertion_metadata(self.signer, subject="user:dev.zhang", roles=roles,
-                                  clearance="L3", domain="intranet", audience=REGISTRY)
+                                  clearance="L3", domain="intranet", audience=REGISTRY,
+                                  credential_id=CREDENTIAL_ID)
 
 
 def _bounded_memory() -> None:
@@ -75,6 +77,12 @@ def _start(tmp: Path) -> RunningRegistry:
     keys = identity.IdentitySettings.from_env({"ZHIJIAN_HOME": str(home)}).keys_dir
     identity.IssuerKey.load_or_create(keys)
     signer = AssertionSigner.load_or_create(keys, issuer="svc:tests", domain="intranet")
+    # The caller's credential, recorded the way `zhijian up`'s first start records its own:
+    # the registry admits no credential it has no record of.
+    (home / "registry").mkdir()
+    (home / "registry" / identity.BOOTSTRAP_CREDENTIALS).write_text(json.dumps([{
+        "id": CREDENTIAL_ID, "kind": "token", "subject": "user:dev.zhang",
+        "roles": ["model_developer"], "clearance": "L3", "expire_time": time.time() + 3600}]))
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("ZHIJIAN_")},
