@@ -50,7 +50,8 @@ def _missing() -> Unauthenticated:
 
 class Authenticator:
     def __init__(self, tokens: identity.TokenVerifier, *, is_revoked: Callable[[str], bool],
-                 is_recorded: Callable[[str], bool] | None = None,
+                 is_recorded: Callable[[str, str, frozenset[str], str, float], bool]
+                 | None = None,
                  cert_cache_size: int = DEFAULT_CERT_CACHE,
                  clock: Callable[[], float] = time.time) -> None:
         self._tokens = tokens
@@ -67,12 +68,15 @@ class Authenticator:
     @classmethod
     def from_settings(cls, settings: identity.IdentitySettings, *,
                       is_revoked: Callable[[str], bool],
-                      is_recorded: Callable[[str], bool]) -> Authenticator:
+                      is_recorded: Callable[[str, str, frozenset[str], str, float], bool]
+                      ) -> Authenticator:
         return cls(identity.TokenVerifier.from_settings(settings, is_revoked=is_revoked),
                    is_revoked=is_revoked, is_recorded=is_recorded)
 
-    def _require_recorded(self, credential_id: str) -> None:
-        if self._is_recorded is not None and not self._is_recorded(credential_id):
+    def _require_recorded(self, credential_id: str, subject: str, roles: frozenset[str],
+                          clearance: str, expires_at: float) -> None:
+        if self._is_recorded is not None and not self._is_recorded(
+                credential_id, subject, roles, clearance, expires_at):
             # Signed by a real key, but never issued through the registry (or issued since
             # the gateway last read the list: the proxy re-reads it and tries once more).
             raise Unrecorded(identity.INVALID_MESSAGE, reason=identity.REASON_INVALID)
@@ -83,7 +87,8 @@ class Authenticator:
         if authorization:
             principal = identity.principal_from_metadata({md.AUTHORIZATION: authorization},
                                                          self._tokens)
-            self._require_recorded(principal.jti)
+            self._require_recorded(principal.jti, principal.subject, principal.roles,
+                                   principal.clearance, principal.expires_at.timestamp())
             return Caller(principal.subject, principal.roles, principal.clearance,
                           principal.jti, principal.level)
         if client_cert:
@@ -103,7 +108,8 @@ class Authenticator:
             raise Unauthenticated("credentials expired", reason=identity.REASON_EXPIRED)
         if self._is_revoked(claims.fingerprint):
             raise Unauthenticated("credentials revoked", reason=identity.REASON_REVOKED)
-        self._require_recorded(claims.fingerprint)
+        self._require_recorded(claims.fingerprint, claims.subject, claims.roles,
+                               claims.clearance, claims.not_after)
         return Caller(claims.subject, claims.roles, claims.clearance, claims.fingerprint,
                       identity.clearance_to_level(claims.clearance))
 

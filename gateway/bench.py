@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import platform
 import signal
@@ -50,6 +51,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import grpc
+from google.protobuf import json_format
 
 from zhijian import metadata as md
 from zhijian.assertion import AssertionSigner, AssertionVerifier
@@ -152,7 +154,7 @@ class PassThrough(grpc.GenericRpcHandler):
         return grpc.unary_unary_rpc_method_handler(forward)
 
 
-async def serve_registry(port: int, recorded: list[str]) -> None:
+async def serve_registry(port: int, recorded: list[dict[str, Any]]) -> None:
     """The registry methods a gateway calls on its own: revocations, recorded credentials
     (the benchmark's tokens) and call records. Not the real registry (that needs MLflow and
     a database): the benchmark measures the gateway, and these answers cost the registry
@@ -166,7 +168,7 @@ async def serve_registry(port: int, recorded: list[str]) -> None:
     async def credentials(request: rpb.ListCredentialsRequest,
                           context: grpc.aio.ServicerContext) -> rpb.ListCredentialsResponse:
         return rpb.ListCredentialsResponse(credentials=[
-            rpb.Credential(credential_id=jti) for jti in recorded])
+            json_format.ParseDict(record, rpb.Credential()) for record in recorded])
 
     async def append(request: rpb.AppendCallRecordsRequest,
                      context: grpc.aio.ServicerContext) -> rpb.AppendCallRecordsResponse:
@@ -491,13 +493,16 @@ async def run(options: Options, workdir: Path) -> Results:
     # The benchmarked gateway is the intranet one: its key is the one direct calls use.
     signer = AssertionSigner.load_or_create(keys, issuer="svc:bench", domain="intranet")
 
-    recorded: list[str] = []
+    recorded: list[dict[str, Any]] = []
 
     def token(subject: str, roles: list[str], clearance: str) -> str:
         issued = issue_token(issuer, subject=subject, roles=roles, clearance=clearance,
                              ttl_s=3600, issuer_name=identity.issuer_name,
                              audience=identity.audience)
-        recorded.append(issued.jti)  # what the stand-in registry says it issued
+        # What the stand-in registry says it issued.
+        recorded.append({"credential_id": issued.jti, "subject": subject, "roles": roles,
+                         "clearance": clearance,
+                         "expire_time": issued.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")})
         return issued.token
 
     token_file = workdir / "gateway-intranet.jwt"
@@ -533,7 +538,7 @@ async def run(options: Options, workdir: Path) -> Results:
         processes.start("backend", [*me, "--role", "backend", "--port", str(ports["backend"])],
                         env, wait_for_line=True)
         processes.start("registry", [*me, "--role", "registry", "--port",
-                                     str(ports["registry"]), "--recorded", ",".join(recorded)],
+                                     str(ports["registry"]), "--recorded", json.dumps(recorded)],
                         env, wait_for_line=True)
         hop = processes.start("hop", [*me, "--role", "hop", "--port", str(ports["hop"]),
                                       "--backend", f"{HOST}:{ports['backend']}"],
@@ -675,7 +680,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--backend", help=argparse.SUPPRESS)
-    parser.add_argument("--recorded", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--recorded", default="[]", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.role == "backend":
         keys_dir = IdentitySettings.from_env().keys_dir
@@ -688,7 +693,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.role == "registry":
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve_registry(args.port, [j for j in args.recorded.split(",") if j]))
+            asyncio.run(serve_registry(args.port, json.loads(args.recorded)))
         return 0
     if min(args.rate, args.seconds, args.warmup, args.throughput_seconds) <= 0 or \
             args.concurrency < 1 or args.micro_calls < 1 or args.rounds < 1:

@@ -14,11 +14,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 import grpc
 
+from zhijian import identity
 from zhijian import metadata as md
 from zhijian.client import open_channel
 from zhijian.errors import Unavailable, ZhijianError
@@ -142,16 +143,24 @@ class RevocationList(_PolledIds):
 
 
 class RecordedCredentials(_PolledIds):
-    """``is_recorded(jti_or_fingerprint)``: did the registry record its issue?"""
+    """``is_recorded(...)``: did the registry record this credential's issue, as
+    presented (subject, roles, clearance, no later expiry)?"""
 
     what = "recorded credentials"
-    _reading: asyncio.Future[bool] | None = None
-    _read_at = 0.0
 
-    def is_recorded(self, credential_id: str) -> bool:
+    def __init__(self, target: str, token: Callable[[], str], *,
+                 interval_s: float = DEFAULT_INTERVAL_S, page_size: int = PAGE_SIZE) -> None:
+        super().__init__(target, token, interval_s=interval_s, page_size=page_size)
+        self._records: dict[str, identity.CredentialRecord] = {}
+        self._reading: asyncio.Future[bool] | None = None
+        self._read_at = 0.0
+
+    def is_recorded(self, credential_id: str, subject: str, roles: Iterable[str],
+                    clearance: str, expires_at: float) -> bool:
         self._require_loaded()
-        if credential_id in self._ids:
-            return True
+        record = self._records.get(credential_id)
+        if record is not None:
+            return record.admits(subject, roles, clearance, expires_at)
         # Perhaps issued since the last poll: read again now rather than at the next
         # interval, so that a retry a moment later finds it. (Thread-safe: the check may
         # run off the poller's loop.)
@@ -179,4 +188,9 @@ class RecordedCredentials(_PolledIds):
         page = await stub.ListCredentials(
             pb.ListCredentialsRequest(page_size=self._page_size, page_token=page_token),
             metadata=metadata, timeout=CALL_TIMEOUT_S)
+        for credential in page.credentials:
+            # Kept like the ids: a record, once read, is not forgotten.
+            self._records[credential.credential_id] = identity.CredentialRecord(
+                credential.subject, frozenset(credential.roles), credential.clearance,
+                credential.expire_time.ToNanoseconds() / 1e9)
         return [c.credential_id for c in page.credentials], page.next_page_token

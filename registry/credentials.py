@@ -61,9 +61,6 @@ PRIVILEGED_ROLES = frozenset({"platform_admin", "validator"})
 MAX_TTL_S = 400 * 86400
 TOKEN, CERTIFICATE = "token", "certificate"
 _KINDS = {TOKEN: pb.CREDENTIAL_KIND_TOKEN, CERTIFICATE: pb.CREDENTIAL_KIND_CERTIFICATE}
-# A miss re-reads the ledger at most this often: a flood of unrecorded tokens must not
-# become a flood of queries.
-MISS_REFRESH_S = 0.25
 
 
 def record_of(credential_id: str, kind: str, subject: str, roles: Iterable[str],
@@ -91,12 +88,9 @@ class RecordedCredentials:
     def __init__(self) -> None:
         self._records: dict[str, Recorded] = {}
         self._after = 0  # last sequence read
-        self._last_miss_refresh = 0.0
         self._lock = threading.Lock()
-        self._ctx: RegistryContext | None = None
 
     def load(self, ctx: RegistryContext) -> None:
-        self._ctx = ctx
         with self._lock:
             after = self._after
         with ctx.db.read() as session:
@@ -127,16 +121,28 @@ class RecordedCredentials:
             self._after = max(self._after, newest)
 
     def __contains__(self, credential_id: object) -> bool:
-        if not isinstance(credential_id, str):
+        return isinstance(credential_id, str) and credential_id in self._records
+
+    def admits(self, principal: identity.Principal, *, asserted: bool) -> bool:
+        """Was this credential recorded, as presented? A token must match its record in
+        subject, roles, clearance and (no later) expiry; an assertion, which carries the
+        gateway's ceiling and its own lifetime, in subject and roles. Answered from
+        memory (reloaded every refresh and after this registry issues): a lookup on a
+        miss would put a database query on the event loop for every forged token."""
+        found = self._records.get(principal.jti)
+        if found is None:
             return False
-        if credential_id in self._records:
-            return True
-        # Issued a moment ago by this registry or another on the same database.
-        now = time.monotonic()
-        if self._ctx is not None and now - self._last_miss_refresh >= MISS_REFRESH_S:
-            self._last_miss_refresh = now
-            self.load(self._ctx)
-        return credential_id in self._records
+        record = found.record
+        try:
+            expected = identity.CredentialRecord(
+                str(record["subject"]), frozenset(map(str, record["roles"])),
+                str(record["clearance"]), float(record["expire_time"]))
+        except (KeyError, TypeError, ValueError):
+            return False
+        if asserted:
+            return expected.admits(principal.subject, principal.roles)
+        return expected.admits(principal.subject, principal.roles, principal.clearance,
+                               principal.expires_at.timestamp())
 
     def listed(self) -> list[Recorded]:
         with self._lock:
@@ -296,9 +302,11 @@ def issue(ctx: RegistryContext, mint: Mint, recorded: RecordedCredentials, actor
 
 
 def _request_event(session: Any, name: str) -> Any | None:
+    # The first: a duplicate request event can only be forged, and must not turn into an
+    # INTERNAL error here.
     return session.execute(select(LedgerEventRow.__table__).where(
         LedgerEventRow.ledger == GOVERNANCE, LedgerEventRow.action == REQUEST_ACTION,
-        LedgerEventRow.target == name)).one_or_none()
+        LedgerEventRow.target == name).order_by(LedgerEventRow.sequence).limit(1)).first()
 
 
 def approve(ctx: RegistryContext, mint: Mint, recorded: RecordedCredentials, actor: Actor,
@@ -348,6 +356,7 @@ def bootstrap(ctx: RegistryContext, path: Path) -> int:
     JSON list of records in ``path``), once: a ledger that already holds a bootstrap act
     refuses another, and the file is set aside. Returns how many were recorded."""
     if not path.is_file():
+        _close_bootstrap(ctx)
         return 0
     try:
         records = json.loads(path.read_text())
@@ -361,7 +370,8 @@ def bootstrap(ctx: RegistryContext, path: Path) -> int:
                                  reason="BOOTSTRAP_UNREADABLE")
     with ctx.write() as session:
         earlier = session.scalar(select(LedgerEventRow.sequence).where(
-            LedgerEventRow.ledger == GOVERNANCE, LedgerEventRow.action == BOOTSTRAP_ACTION))
+            LedgerEventRow.ledger == GOVERNANCE, LedgerEventRow.action == BOOTSTRAP_ACTION)
+            .limit(1))
         if earlier is not None:
             _set_aside(path, "refused")
             raise FailedPrecondition(
@@ -374,6 +384,19 @@ def bootstrap(ctx: RegistryContext, path: Path) -> int:
                               "identities"})
     path.unlink()
     return len(records)
+
+
+def _close_bootstrap(ctx: RegistryContext) -> None:
+    """A start with no bootstrap file still closes the bootstrap: otherwise a file put
+    there before some later restart would be recorded as the platform's first identities
+    (any roles, no second admin)."""
+    with ctx.write() as session:
+        if session.scalar(select(LedgerEventRow.sequence).where(
+                LedgerEventRow.ledger == GOVERNANCE,
+                LedgerEventRow.action == BOOTSTRAP_ACTION).limit(1)) is None:
+            ctx.record(session, BOOTSTRAP_ACTOR, BOOTSTRAP_ACTION, "ledgers/governance", {
+                "credentials": [], "reason": "started without bootstrap credentials: the "
+                                             "bootstrap is closed"})
 
 
 def _set_aside(path: Path, why: str) -> None:

@@ -46,7 +46,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -611,6 +611,10 @@ class Ledger:
                 walk.entry(row)
             walk.finish()
         return walk.report(rfc3339(self._clock()))
+
+    def snapshot(self) -> AbstractContextManager[Session]:
+        """A read session that sees one state of the database throughout."""
+        return self._snapshot()
 
     @contextmanager
     def _snapshot(self) -> Iterator[Session]:

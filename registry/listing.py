@@ -209,7 +209,9 @@ def verify(ctx: RegistryContext, ledger: str) -> pb.VerifyLedgerResponse:
     if ledger == "governance":
         # What serving decisions read must match the seals this ledger holds: a chain
         # that verifies says nothing of rows edited beside it.
-        with ctx.db.read() as session:
+        # One state throughout: rows and seals read at different moments would show an
+        # act committed in between as a mismatch.
+        with ctx.ledger.snapshot() as session:
             mismatches = seals.find_problems(session)
         response.problems.extend(
             pb.LedgerProblem(kind=pb.LEDGER_PROBLEM_KIND_SERVING_STATE_MISMATCH,

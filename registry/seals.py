@@ -252,8 +252,9 @@ def seal_changes(ctx: RegistryContext, session: Session) -> None:
     """At the end of a governance write: refuse it if what it read was not genuine, else
     seal every row it changed, in its own transaction."""
     session.flush()
-    rows = [obj for obj in session.info.get(_ROWS, {}).values()
-            if obj not in session.deleted]
+    # Persistent only: a row deleted, or added in a savepoint that rolled back, has
+    # nothing to seal.
+    rows = [obj for obj in session.info.get(_ROWS, {}).values() if inspect(obj).persistent]
     adopting = bool(session.info.get(_ADOPTING))
     changed = [row for row in rows if adopting or _changed_here(row)]
     if not changed:
@@ -404,8 +405,13 @@ def _hold_reason(problems: Sequence[SealProblem]) -> str:
             f"{first.text}{more}")
 
 
-def _apply(ctx: RegistryContext, problems: Sequence[SealProblem], *, replace: bool) -> None:
+def _apply(ctx: RegistryContext, problems: Sequence[SealProblem], *, replace: bool
+           ) -> list[SealProblem]:
     with ctx.write() as session:
+        if replace:
+            # Under the append lock: a hold set by an act refused since the check read the
+            # rows must not be released on that older reading.
+            problems = find_problems(session)
         held: dict[str, str] = {}
         for problem in problems:
             for deployment in affected_deployments(session, [problem]):
@@ -431,6 +437,7 @@ def _apply(ctx: RegistryContext, problems: Sequence[SealProblem], *, replace: bo
         changed = ctx.holds.apply(held, problems, replace=replace)
         if changed:
             ctx.serving_changed(session, changed)
+    return list(problems)
 
 
 def hold(ctx: RegistryContext, problems: Sequence[SealProblem]) -> None:
@@ -443,16 +450,11 @@ def hold(ctx: RegistryContext, problems: Sequence[SealProblem]) -> None:
 
 def check(ctx: RegistryContext) -> list[SealProblem]:
     """Check every row; hold what mismatches, release what matches again."""
-    with ctx.db.read() as session:
+    with ctx.ledger.snapshot() as session:
         problems = find_problems(session)
-    if problems:
-        # Confirm under the governance append lock: a read outside it can see a row and
-        # the seal committed with it from two different moments.
-        with ctx.db.transaction() as session:
-            ctx.ledger.lock(session, GOVERNANCE)
-            problems = find_problems(session)
     if problems or ctx.holds.held():
-        _apply(ctx, problems, replace=True)
+        # Confirmed (and applied) under the governance append lock.
+        return _apply(ctx, problems, replace=True)
     return problems
 
 

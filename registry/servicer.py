@@ -92,7 +92,7 @@ class RegistryServicer:
         self._mint = mint
         self._callers = CallerAuthenticator(verifier, assertions,
                                             is_revoked=revocations.__contains__,
-                                            is_recorded=recorded.__contains__)
+                                            is_recorded=recorded.admits)
         self._jobs = jobs
         self._dataset_reads = dataset_reads
 

@@ -93,8 +93,9 @@ class RegistrySettings:
             dataset_max_bytes=positive("ZHIJIAN_DATASET_MAX_BYTES",
                                        env_int("ZHIJIAN_DATASET_MAX_BYTES", DEFAULT_MAX_BYTES,
                                                env)),
-            seal_check_interval_s=env_float("ZHIJIAN_REGISTRY_SEAL_CHECK_INTERVAL_S", 10.0,
-                                            env),
+            seal_check_interval_s=positive_float(
+                "ZHIJIAN_REGISTRY_SEAL_CHECK_INTERVAL_S",
+                env_float("ZHIJIAN_REGISTRY_SEAL_CHECK_INTERVAL_S", 10.0, env)),
             dataset_read_workers=positive("ZHIJIAN_DATASET_READ_WORKERS",
                                           env_int("ZHIJIAN_DATASET_READ_WORKERS", 2, env)),
         )
@@ -122,5 +123,11 @@ def dataset_roots(home: Path, env: Mapping[str, str] | None = None) -> tuple[Pat
 
 def positive(name: str, value: int) -> int:
     if value <= 0:
+        raise ConfigError(f"{name}={value} must be positive")
+    return value
+
+
+def positive_float(name: str, value: float) -> float:
+    if not value > 0:
         raise ConfigError(f"{name}={value} must be positive")
     return value

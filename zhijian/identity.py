@@ -314,6 +314,27 @@ def issue_token(issuer: IssuerKey, *, subject: str, roles: Sequence[str], cleara
 
 
 @dataclass(frozen=True)
+class CredentialRecord:
+    """What the registry recorded when it issued a credential. A token is admitted only
+    as recorded: its id alone would let whoever holds the issuer key mint a token with a
+    recorded id and other roles, or bring an expired one back."""
+
+    subject: str
+    roles: frozenset[str]
+    clearance: str
+    expire_time: float  # POSIX seconds
+
+    def admits(self, subject: str, roles: Iterable[str], clearance: str | None = None,
+               expires_at: float | None = None) -> bool:
+        """``clearance`` and ``expires_at`` None: not compared (an assertion carries the
+        gateway's ceiling and its own lifetime, not the credential's)."""
+        return (subject == self.subject and frozenset(roles) == self.roles
+                and (clearance is None or clearance == self.clearance)
+                # A second of slack: the record keeps the expiry as a float.
+                and (expires_at is None or expires_at <= self.expire_time + 1.0))
+
+
+@dataclass(frozen=True)
 class Principal:
     """The caller as verified from its token."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -273,6 +274,16 @@ class GatewayUnderTest:
     unrecorded: set[str] = field(default_factory=set)
 
 
+def recorded(token: str) -> rpb.Credential:
+    """The registry's record of an issued token: its id, subject, roles, clearance, expiry
+    (read back from the token itself, which the tests minted)."""
+    claims = json.loads(identity.b64url_decode(token.split(".")[1]))
+    record = rpb.Credential(credential_id=claims["jti"], subject=claims["sub"],
+                            roles=claims["roles"], clearance=claims["clearance"])
+    record.expire_time.FromSeconds(int(claims["exp"]))
+    return record
+
+
 def routes_with_idempotent(*methods: str) -> dict[str, Route]:
     """The real route table with ``methods`` marked idempotent, as a proto option would."""
     routes = build_routes()
@@ -300,7 +311,7 @@ async def start_gateway(keys: Keys, *, domain: str, backends: Mapping[str, str],
         domain=domain, routes=route_table, backends=backends,
         authenticator=Authenticator.from_settings(
             keys.settings, is_revoked=revoked.__contains__,
-            is_recorded=lambda credential_id: credential_id not in unrecorded),
+            is_recorded=lambda credential_id, *_: credential_id not in unrecorded),
         authorizer=Authorizer.from_files(), limiter=RateLimiter(rate_per_s, burst),
         signer=AssertionSigner.load_or_create(keys.keys_dir, issuer=f"svc:gateway-{domain}",
                                               domain=domain),
@@ -329,7 +340,8 @@ class Registry:
 
     verifier: identity.TokenVerifier
     revoked: list[str] = field(default_factory=list)
-    recorded: list[str] = field(default_factory=list)  # credential ids issued on the record
+    # Credentials issued on the record (see recorded()).
+    recorded: list[rpb.Credential] = field(default_factory=list)
     records: dict[str, rpb.CallRecord] = field(default_factory=dict)
     callers: set[str] = field(default_factory=set)
     polls: int = 0
@@ -362,7 +374,7 @@ class Registry:
         start = int(request.page_token or 0)
         end = start + min(PAGE, request.page_size or PAGE)
         return rpb.ListCredentialsResponse(
-            credentials=[rpb.Credential(credential_id=c) for c in self.recorded[start:end]],
+            credentials=self.recorded[start:end],
             next_page_token=str(end) if end < len(self.recorded) else "")
 
     async def append_call_records(self, request: rpb.AppendCallRecordsRequest,

@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from gateway_harness import LoopThread, Registry, start_registry
+from gateway_harness import LoopThread, Registry, recorded, start_registry
 
 from gateway.authn import Authenticator, Caller
 from gateway.revocations import RecordedCredentials, RevocationList
 from zhijian import certs, identity
 from zhijian.errors import Unauthenticated, ZhijianError
+from zhijian.registry.v1 import registry_service_pb2 as rpb
 from zhijian.types.v1 import ai_result_pb2 as tpb
 
 
@@ -214,39 +215,55 @@ def test_only_credentials_the_registry_recorded_pass(setup: Setup) -> None:
                                                        roles=["service"], clearance="L4")
         offline_cert = certs.issue_client_certificate(setup.ca, subject="svc:batch-import",
                                                       roles=["service"], clearance="L4")
+        cert_record = rpb.Credential(credential_id=recorded_cert.fingerprint,
+                                     subject="svc:batch-import", roles=["service"],
+                                     clearance="L4")
+        cert_record.expire_time.FromSeconds(int(certs.read_client_certificate(
+            recorded_cert.cert_pem).not_after) + 1)
         registry = Registry(identity.TokenVerifier.from_settings(
             setup.settings, is_revoked=lambda _: False),
-            recorded=[recorded_token.jti, recorded_cert.fingerprint])
+            recorded=[recorded(recorded_token.token), cert_record])
         server, target = loop.run(start_registry(registry))
         token = setup.token("svc:gateway-intranet", ("service",), "L4").token
-        recorded = RecordedCredentials(target, lambda: token, interval_s=30)
+        polled = RecordedCredentials(target, lambda: token, interval_s=30)
         with pytest.raises(ZhijianError) as unknown:  # fails closed before the first read
-            recorded.is_recorded(recorded_token.jti)
+            polled.is_recorded(recorded_token.jti, "user:review-system",
+                               frozenset({"business_system"}), "L2", 0.0)
         assert unknown.value.reason == "REVOCATIONS_UNKNOWN"
-        assert loop.run(recorded.refresh())
+        assert loop.run(polled.refresh())
         authenticator = Authenticator(
             identity.TokenVerifier.from_settings(setup.settings, is_revoked=lambda _: False),
-            is_revoked=lambda _: False, is_recorded=recorded.is_recorded)
+            is_revoked=lambda _: False, is_recorded=polled.is_recorded)
         assert authenticator.authenticate(f"Bearer {recorded_token.token}",
                                           None).credential_id == recorded_token.jti
         assert authenticator.authenticate(None, recorded_cert.cert_pem).credential_id == \
             recorded_cert.fingerprint
+        # A recorded token id reused by whoever holds the issuer key, with other roles:
+        # the record names the roles, so it is not admitted either.
+        reused = identity.issue_token(setup.issuer, subject="user:review-system",
+                                      roles=("platform_admin",), clearance="L4", ttl_s=600,
+                                      jti=recorded_token.jti,
+                                      issuer_name=setup.settings.issuer_name,
+                                      audience=setup.settings.audience)
         for authorization, cert in ((f"Bearer {offline_token.token}", None),
-                                    (None, offline_cert.cert_pem)):
+                                    (None, offline_cert.cert_pem),
+                                    (f"Bearer {reused.token}", None)):
             with pytest.raises(Unauthenticated) as refused:
                 authenticator.authenticate(authorization, cert)
             assert refused.value.reason == identity.REASON_INVALID
         # A miss wakes the poller at once, so a credential issued a moment ago passes on
         # the retry rather than after the next interval.
-        poller = loop.run(_start(recorded))
+        poller = loop.run(_start(polled))
         time.sleep(0.5)  # its first read is done; the next is 30 s away
-        registry.recorded.append(offline_token.jti)
+        registry.recorded.append(recorded(offline_token.token))
         deadline = time.monotonic() + 5
-        while not recorded.is_recorded(offline_token.jti):
+        while not polled.is_recorded(offline_token.jti, "user:review-system",
+                                     frozenset({"business_system"}), "L2",
+                                     offline_token.expires_at.timestamp()):
             assert time.monotonic() < deadline, "the miss did not wake the poller"
             time.sleep(0.05)
         loop.run(_stop(poller))
-        loop.run(recorded.close())
+        loop.run(polled.close())
         loop.run(server.stop(0))
     finally:
         loop.close()

@@ -33,6 +33,7 @@ from gateway_harness import (
     Keys,
     LoopThread,
     Registry,
+    recorded,
     start_backend,
     start_registry,
 )
@@ -222,7 +223,7 @@ def test_a_gateway_process_serves_records_follows_revocations_and_policy_and_sto
         _classify(running.target, business.token, unrecorded)
     assert parse_error(minted_offline.value).reason == "CREDENTIALS_INVALID"
     assert not running.backend.calls(unrecorded)
-    running.registry.recorded.append(business.jti)
+    running.registry.recorded.append(recorded(business.token))
     answered = uuid.uuid4().hex
     response = _classify(running.target, business.token, answered, text=marker)
     assert response.result.result_id == answered
@@ -263,7 +264,7 @@ def test_a_gateway_process_serves_records_follows_revocations_and_policy_and_sto
     # The policy file changes under a running gateway: business systems lose the
     # internet's Classify without a restart.
     other = running.keys.token("user:other-system", ("business_system",), "L1")
-    running.registry.recorded.append(other.jti)
+    running.registry.recorded.append(recorded(other.token))
     policy = running.policy / "policy.csv"
     text = policy.read_text().replace(
         "p, business_system, internet, /zhijian.classify.v1.ClassifyService/Classify, allow\n",

@@ -149,7 +149,7 @@ def test_a_gateway_signs_with_its_own_domains_key_and_takes_no_other(
     with pytest.raises(ValueError, match="needs the internet assertion key"):
         GatewayProxy(domain="internet", routes=build_routes(), backends={},
                      authenticator=Authenticator.from_settings(
-                         keys.settings, is_revoked=lambda _: False, is_recorded=lambda _: True),
+                         keys.settings, is_revoked=lambda _: False, is_recorded=lambda *_: True),
                      authorizer=Authorizer.from_files(), limiter=RateLimiter(1.0, 1.0),
                      signer=intranet_key, recorder=MemoryRecorder())
 

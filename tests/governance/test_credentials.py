@@ -5,6 +5,8 @@ the ledger records is admitted."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -55,6 +57,18 @@ def test_an_issued_token_is_recorded_on_the_ledger_and_admitted(
                                    clearance="L4", ttl_s=60, issuer_name="zhijian",
                                    audience="zhijian")
     assert offline.jti not in recorded
+    # Admitted as recorded only: the same token id with other roles, another subject, a
+    # higher clearance or a later expiry is what the issuer key alone could mint.
+    verifier = identity.TokenVerifier.from_settings(
+        identity.IdentitySettings.from_env({"ZHIJIAN_HOME": str(harness.tmp)}),
+        is_revoked=lambda _: False)
+    genuine = verifier.verify(issued.token)
+    assert recorded.admits(genuine, asserted=False)
+    for forged in (replace(genuine, roles=frozenset({"platform_admin"})),
+                   replace(genuine, subject="user:someone.else"),
+                   replace(genuine, clearance="L4"),
+                   replace(genuine, expires_at=genuine.expires_at + timedelta(days=30))):
+        assert not recorded.admits(forged, asserted=False)
     # A fresh registry process reads the same from the ledger.
     again = credentials.RecordedCredentials()
     again.load(harness.ctx)
@@ -142,3 +156,19 @@ def test_the_bootstrap_is_recorded_once(
     assert "jti-intruder" not in recorded
     assert len(harness.ctx.ledger.list_events("governance", page_size=10,
                                               action="identity.bootstrap")) == 1
+
+
+def test_a_start_without_a_bootstrap_file_closes_the_bootstrap(
+        harness: Harness, issuing: tuple[credentials.Mint, credentials.RecordedCredentials],
+        tmp_path: Path) -> None:
+    _, recorded = issuing
+    path = tmp_path / "bootstrap-credentials.json"
+    assert credentials.bootstrap(harness.ctx, path) == 0
+    # A file put there before a later restart is not the platform's first identities.
+    path.write_text(json.dumps([credentials.record_of(
+        "jti-late", "token", "user:late", ["platform_admin"], "L4", 2e9)]))
+    with pytest.raises(ZhijianError) as late:
+        credentials.bootstrap(harness.ctx, path)
+    assert late.value.reason == "ALREADY_BOOTSTRAPPED"
+    recorded.load(harness.ctx)
+    assert "jti-late" not in recorded

@@ -36,7 +36,7 @@ class AdmitAll(credentials.RecordedCredentials):
     """Every credential id counts as recorded: these tests are about request checks
     (recording is tested in test_credentials.py)."""
 
-    def __contains__(self, _credential_id: object) -> bool:
+    def admits(self, principal: object, *, asserted: bool) -> bool:
         return True
 
 

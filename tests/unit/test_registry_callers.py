@@ -62,7 +62,7 @@ class Keys:
     def authenticator(self) -> CallerAuthenticator:
         return CallerAuthenticator(self.tokens, self.assertions,
                                    is_revoked=self.revoked.__contains__,
-                                   is_recorded=lambda i: i not in self.unrecorded)
+                                   is_recorded=lambda p, asserted: p.jti not in self.unrecorded)
 
 
 @pytest.fixture()
@@ -146,7 +146,7 @@ def test_a_credential_the_registry_never_recorded_is_refused(keys: Keys) -> None
 class AdmitAll(credentials.RecordedCredentials):
     """Every id counts as recorded: this test is about authorization."""
 
-    def __contains__(self, _credential_id: object) -> bool:
+    def admits(self, principal: object, *, asserted: bool) -> bool:
         return True
 
 
