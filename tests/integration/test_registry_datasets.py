@@ -35,7 +35,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 REPO = Path(__file__).resolve().parents[2]
 REGISTRY = "zhijian.registry.v1.RegistryService"
-CREDENTIAL_ID = "tests-dev-zhang"
+# The caller's credentials, one per role set the tests act with (a credential is
+# admitted only with the roles it was recorded with).
+CALLER_ROLES = (("model_developer",), ("sre",))
+
+
+def credential_id(roles: tuple[str, ...]) -> str:
+    return "tests-dev-zhang-" + "-".join(roles)
 MAX_BYTES = 64 * 1024
 # A refusal is a few system calls; anything near the deadline means the registry blocked.
 PROMPT_S = 3.0
@@ -60,7 +66,7 @@ class RunningRegistry:
     def meta(self, roles: tuple[str, ...] = ("model_developer",)) -> tuple[tuple[str, str], ...]:
         return assertion_metadata(self.signer, subject="user:dev.zhang", roles=roles,
                                   clearance="L3", domain="intranet", audience=REGISTRY,
-                                  credential_id=CREDENTIAL_ID)
+                                  credential_id=credential_id(roles))
 
 
 def _bounded_memory() -> None:
@@ -81,8 +87,9 @@ def _start(tmp: Path) -> RunningRegistry:
     # the registry admits no credential it has no record of.
     (home / "registry").mkdir()
     (home / "registry" / identity.BOOTSTRAP_CREDENTIALS).write_text(json.dumps([{
-        "id": CREDENTIAL_ID, "kind": "token", "subject": "user:dev.zhang",
-        "roles": ["model_developer"], "clearance": "L3", "expire_time": time.time() + 3600}]))
+        "id": credential_id(roles), "kind": "token", "subject": "user:dev.zhang",
+        "roles": list(roles), "clearance": "L3", "expire_time": time.time() + 3600}
+        for roles in CALLER_ROLES]))
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("ZHIJIAN_")},
