@@ -121,6 +121,17 @@ class RegistryServicer:
         actor, _ = self._actor(method, call)
         return await self._in_thread(method, actor, fn)
 
+    async def _page(self, method: str, call: Call, query: str, request: Any,
+                    sizes: tuple[int, int], fetch: Callable[[int, int], list[T]]
+                    ) -> tuple[list[T], str]:
+        """One page of an offset-paged list: fetch(offset, limit) reads one more than the
+        page to know whether another follows."""
+        size = page_size(request.page_size, *sizes)
+        offset = page_offset(request.page_token, query)
+        found = await self._run(method, call, lambda a: fetch(offset, size + 1))
+        more = len(found) > size
+        return found[:size], page_token(offset + size, query) if more else ""
+
     async def _in_thread(self, method: str, actor: Actor, fn: Callable[[Actor], T]) -> T:
         try:
             return await asyncio.to_thread(fn, actor)
@@ -230,13 +241,10 @@ class RegistryServicer:
 
     async def ListDatasets(self, request: pb.ListDatasetsRequest,
                            call: Call) -> pb.ListDatasetsResponse:
-        size = page_size(request.page_size, 50, 500)
-        offset = page_offset(request.page_token, "datasets")
-        found = await self._run("ListDatasets", call,
-                                lambda a: catalog.list_page(self._ctx, offset, size + 1))
-        more = len(found) > size
-        return pb.ListDatasetsResponse(datasets=found[:size], next_page_token=(
-            page_token(offset + size, "datasets") if more else ""))
+        found, next_token = await self._page(
+            "ListDatasets", call, "datasets", request, (50, 500),
+            lambda offset, limit: catalog.list_page(self._ctx, offset, limit))
+        return pb.ListDatasetsResponse(datasets=found, next_page_token=next_token)
 
     # --- deployments ---------------------------------------------------------------
 
@@ -378,13 +386,10 @@ class RegistryServicer:
 
     async def ListRevocations(self, request: pb.ListRevocationsRequest,
                               call: Call) -> pb.ListRevocationsResponse:
-        size = page_size(request.page_size, 500, 5000)
-        offset = page_offset(request.page_token, "revocations")
-        found = await self._run("ListRevocations", call, lambda a: identities
-                                .list_revocations(self._ctx, offset, size + 1))
-        more = len(found) > size
-        return pb.ListRevocationsResponse(revocations=found[:size], next_page_token=(
-            page_token(offset + size, "revocations") if more else ""))
+        found, next_token = await self._page(
+            "ListRevocations", call, "revocations", request, (500, 5000),
+            lambda offset, limit: identities.list_revocations(self._ctx, offset, limit))
+        return pb.ListRevocationsResponse(revocations=found, next_page_token=next_token)
 
     @property
     def _minter(self) -> credentials.Mint:
@@ -405,13 +410,10 @@ class RegistryServicer:
 
     async def ListCredentials(self, request: pb.ListCredentialsRequest,
                               call: Call) -> pb.ListCredentialsResponse:
-        size = page_size(request.page_size, 500, 5000)
-        offset = page_offset(request.page_token, "credentials")
-        found = await self._run("ListCredentials", call, lambda a: credentials
-                                .list_credentials(self._recorded, offset, size + 1))
-        more = len(found) > size
-        return pb.ListCredentialsResponse(credentials=found[:size], next_page_token=(
-            page_token(offset + size, "credentials") if more else ""))
+        found, next_token = await self._page(
+            "ListCredentials", call, "credentials", request, (500, 5000),
+            lambda offset, limit: credentials.list_credentials(self._recorded, offset, limit))
+        return pb.ListCredentialsResponse(credentials=found, next_page_token=next_token)
 
     async def GetCallerIdentity(self, request: pb.GetCallerIdentityRequest,
                                 call: Call) -> pb.CallerIdentity:

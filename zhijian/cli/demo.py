@@ -108,7 +108,8 @@ def enrol_identities(keys_dir: Path, identities_dir: Path, tokens_dir: Path,
     tokens_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     for component in SERVICE_IDENTITIES:
         name = service_identity_name(component)
-        if states.get(name) is not False or all(s is None for s in states.values()):
+        # Lapsed or missing ones get their file when the registry issues them again.
+        if _usable(identities_dir, name):
             identity = LocalIdentity.load(identities_dir, name)
             write_file(tokens_dir / f"{component}.jwt", identity.token.encode(), mode=0o600)
     return stale
