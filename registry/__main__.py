@@ -14,7 +14,7 @@ from registry import credentials, seals
 from registry.context import RegistryContext
 from registry.db import Database, upgrade
 from registry.identities import RevocationList
-from registry.ledger import Ledger, LedgerKey
+from registry.ledger import LEDGERS, SIGNATURES_BEGIN_ACTION, Ledger, LedgerKey
 from registry.model_store import ModelStore
 from registry.reconcile import run_duties
 from registry.request_checks import registry_service
@@ -57,6 +57,16 @@ def record_bootstrap(ctx: RegistryContext, settings: RegistrySettings) -> None:
                     credentials.BOOTSTRAP_ACTION)
 
 
+def adopt_unsigned_entries(ctx: RegistryContext) -> None:
+    """A database from before entries were signed: vouch, once, for what it holds, before
+    anything reads single entries (seals, recorded credentials)."""
+    for ledger in LEDGERS:
+        adopted = ctx.ledger.adopt_unsigned(ledger)
+        if adopted:
+            log.warning("ledger %s: %d entries from before entries were signed are vouched "
+                        "for by %s", ledger, adopted, SIGNATURES_BEGIN_ACTION)
+
+
 def check_serving_state(ctx: RegistryContext) -> None:
     """Before serving anything: seal a database that predates seals (once), then hold
     every deployment whose serving state does not match the ledger."""
@@ -76,6 +86,7 @@ async def main() -> None:
     settings = RegistrySettings.from_env()
     ctx = await asyncio.to_thread(build_context, settings)
     ctx.changes.bind(asyncio.get_running_loop())
+    await asyncio.to_thread(adopt_unsigned_entries, ctx)
     await asyncio.to_thread(check_serving_state, ctx)
     revocations = RevocationList()
     await asyncio.to_thread(revocations.load, ctx)

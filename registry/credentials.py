@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 
-from registry.ledger import _content_problem, event_name
+from registry.ledger import event_name
 from registry.schema import LedgerEventRow
 from zhijian import certs, identity
 from zhijian.errors import (
@@ -98,14 +98,15 @@ class RecordedCredentials:
                 LedgerEventRow.ledger == GOVERNANCE, LedgerEventRow.sequence > after,
                 LedgerEventRow.action.in_(RECORDING_ACTIONS))
                 .order_by(LedgerEventRow.sequence)).all()
+            forged = {row.sequence: problem for row in rows
+                      if (problem := ctx.ledger.entry_problem(session, row))}
         found: dict[str, Recorded] = {}
         newest = after
         for row in rows:
             newest = max(newest, row.sequence)
-            problem = _content_problem(row)
-            if problem:
+            if row.sequence in forged:
                 log.error("ledger event %d (%s) is not genuine (%s): its credentials are "
-                          "not admitted", row.sequence, row.action, problem)
+                          "not admitted", row.sequence, row.action, forged[row.sequence])
                 continue
             details = json.loads(row.details)
             records = details.get("credentials") if row.action == BOOTSTRAP_ACTION else \
@@ -317,7 +318,7 @@ def approve(ctx: RegistryContext, mint: Mint, recorded: RecordedCredentials, act
                             reason="INVALID_RESOURCE_NAME")
     with ctx.write() as session:
         asked_row = _request_event(session, name)
-        if asked_row is None or _content_problem(asked_row):
+        if asked_row is None or ctx.ledger.entry_problem(session, asked_row):
             raise NotFound(f"no pending issuance {name}", reason="ISSUANCE_NOT_FOUND",
                            metadata={"name": name})
         details = json.loads(asked_row.details)

@@ -10,6 +10,11 @@ Why this shape (GOVERNANCE.md, "Logs and retention"):
   witness of the tip is written to a file outside the database; it exposes tail truncation
   and rewrites of the open segment. The witness may lag the database (a crash between
   commit and witness write), never lead it, so lagging is not tampering.
+* Checkpoints and the witness vouch for what existed when they were signed, not for an
+  entry appended after them: someone who can write the database but not read the key
+  could append a well-formed entry at the head and readers that act on single entries
+  (serving seals, recorded credentials) would take it. So every entry is signed too, and
+  those readers ask ``Ledger.entry_problem`` before they believe one.
 * Retention drops whole closed segments and leaves a signed tombstone whose head hash the
   chain continues from, so deletion by policy never looks like tampering.
 
@@ -19,6 +24,10 @@ Formats, for verifiers written elsewhere::
                                    ensure_ascii=False), hashed and signed as UTF-8
     entry_sha256      = sha256(prev_sha256 + canonical_json({ledger, sequence, segment,
                         create_time, actor, action, target, details, trace_id, record_id}))
+    entry signature   = Ed25519 over b"zhijian.ledger.entry.v1\n" + canonical_json(
+                        {ledger, sequence, entry_sha256}); null only for entries up to the
+                        "unsigned_through" of the ledger's first "ledger.signatures_begin"
+                        entry (written before entries were signed)
     checkpoint        = Ed25519 over b"zhijian.ledger.checkpoint.v1\\n" + canonical_json(
                         {ledger, segment, first_sequence, last_sequence, head_sha256,
                          prev_checkpoint_sha256, close_time, last_event_time})
@@ -87,6 +96,8 @@ TOMBSTONE_ACTION = "segment.tombstone"
 CHECKPOINT_DOMAIN = b"zhijian.ledger.checkpoint.v1\n"
 TOMBSTONE_DOMAIN = b"zhijian.ledger.tombstone.v1\n"
 WITNESS_DOMAIN = b"zhijian.ledger.witness.v1\n"
+ENTRY_DOMAIN = b"zhijian.ledger.entry.v1\n"
+SIGNATURES_BEGIN_ACTION = "ledger.signatures_begin"
 
 _PAGE = 1000
 _ID_CHUNK = 500
@@ -98,6 +109,7 @@ _CHECKPOINT_FIELDS = ("ledger", "segment", "first_sequence", "last_sequence", "h
                       "prev_checkpoint_sha256", "close_time", "last_event_time")
 _TOMBSTONE_FIELDS = ("ledger", "segment", "first_sequence", "last_sequence", "head_sha256",
                      "drop_time")
+_ENTRY_SIGNED_FIELDS = ("ledger", "sequence", "entry_sha256")
 _EVENTS = LedgerEventRow.__table__
 _CHECKPOINTS = LedgerCheckpointRow.__table__
 _TOMBSTONES = LedgerTombstoneRow.__table__
@@ -161,7 +173,7 @@ def _entry_fields(source: Any, details: Any) -> dict[str, Any]:
 
 
 class LedgerKey:
-    """Ed25519 key that signs checkpoints, tombstones and witnesses.
+    """Ed25519 key that signs entries, checkpoints, tombstones and witnesses.
 
     It lives in a file outside the database: whoever can rewrite the database must not be
     able to re-sign what they rewrote. Verification needs only the public part.
@@ -290,6 +302,7 @@ class ProblemKind(StrEnum):
     """LedgerProblemKind without its prefix."""
 
     ENTRY_MODIFIED = "ENTRY_MODIFIED"
+    ENTRY_FORGED = "ENTRY_FORGED"
     CHAIN_BROKEN = "CHAIN_BROKEN"
     SEQUENCE_GAP = "SEQUENCE_GAP"
     CHECKPOINT_INVALID = "CHECKPOINT_INVALID"
@@ -400,7 +413,7 @@ class Ledger:
         appended: list[AppendedEvent] = []
         prev_checkpoint: str | None = None
         for item, details in fresh:
-            row = _chained_row(ledger, head, item, details, now)
+            row = _chained_row(self._key, ledger, head, item, details, now)
             rows.append(row)
             appended.append(AppendedEvent(ledger, row["sequence"], row["segment"],
                                           row["entry_sha256"], now, item.record_id))
@@ -461,6 +474,56 @@ class Ledger:
                    "close_time": now, "last_event_time": now}
         signature = self._key.sign(_signed(CHECKPOINT_DOMAIN, payload))
         return {**payload, "key_id": self._key.key_id, "signature": signature}
+
+    # --- single entries ------------------------------------------------------------------
+
+    def entry_problem(self, session: Session, row: Any) -> str:
+        """Why a stored entry (a ``ledger_events`` row) is not one this ledger wrote, or "".
+
+        For readers that act on one entry without walking the chain: its content must
+        match its hash and its signature must be the ledger key's."""
+        content = _content_problem(row)
+        if content:
+            return content
+        return _entry_signature_problem(
+            self._key, row, lambda: unsigned_through(session, self._key, row.ledger))
+
+    def adopt_unsigned(self, ledger: str) -> int:
+        """Record, once, that the entries a database holds from before entries were signed
+        stand as they are: a signed ``ledger.signatures_begin`` entry names the last of
+        them. Only while no entry carries a signature (once one does, an unsigned entry
+        was written around the ledger). Returns how many entries it vouched for."""
+        check_ledger(ledger)
+        self._require_signing()
+        with self._db.transaction() as session:
+            self._lock_head(session, ledger)
+            if unsigned_through(session, self._key, ledger):
+                return 0
+            # Entries from before signing are a prefix: a signed first entry settles it
+            # without scanning a ledger of millions at every start.
+            first = session.execute(select(LedgerEventRow.signature).where(
+                LedgerEventRow.ledger == ledger).order_by(LedgerEventRow.sequence).limit(1)
+            ).one_or_none()
+            if first is None or first.signature is not None:
+                return 0
+            unsigned = session.execute(select(func.count(), func.max(LedgerEventRow.sequence))
+                                       .where(LedgerEventRow.ledger == ledger,
+                                              LedgerEventRow.signature.is_(None))).one()
+            if not unsigned[0]:
+                return 0
+            if session.scalar(select(LedgerEventRow.sequence).where(
+                    LedgerEventRow.ledger == ledger,
+                    LedgerEventRow.signature.is_not(None)).limit(1)) is not None:
+                log.error("ledger %s: %d unsigned entries beside signed ones; they are not "
+                          "adopted (verify names them)", ledger, unsigned[0])
+                return 0
+            self.append(session, ledger, [EventInput(
+                actor=TOMBSTONE_ACTOR, action=SIGNATURES_BEGIN_ACTION,
+                target=f"ledgers/{ledger}",
+                details={"unsigned_through": unsigned[1], "entries": unsigned[0],
+                         "reason": "entries written before entries were signed; the chain, "
+                                   "checkpoints and witness vouch for them"})])
+            return int(unsigned[0])
 
     # --- witness -------------------------------------------------------------------------
 
@@ -606,7 +669,7 @@ class Ledger:
                 select(_TOMBSTONES).where(LedgerTombstoneRow.ledger == ledger)
                 .order_by(LedgerTombstoneRow.first_sequence)))
             walk = _Verification(self._key, head, checkpoints, tombstones, witness,
-                                 witness_error)
+                                 witness_error, unsigned_through(session, self._key, ledger))
             for row in _events(session, ledger):
                 walk.entry(row)
             walk.finish()
@@ -803,8 +866,8 @@ def _without_duplicates(session: Session, ledger: str,
     return fresh, duplicates
 
 
-def _chained_row(ledger: str, head: _Tip, item: EventInput, details: dict[str, Any],
-                 now: str) -> dict[str, Any]:
+def _chained_row(key: LedgerKey, ledger: str, head: _Tip, item: EventInput,
+                 details: dict[str, Any], now: str) -> dict[str, Any]:
     row: dict[str, Any] = {
         "ledger": ledger, "sequence": head.sequence + 1, "segment": head.segment,
         "create_time": now, "actor": item.actor, "action": item.action,
@@ -813,6 +876,7 @@ def _chained_row(ledger: str, head: _Tip, item: EventInput, details: dict[str, A
     row["details"] = canonical_json(details)
     row["prev_sha256"] = head.sha256
     row["entry_sha256"] = entry_sha256(head.sha256, _entry_fields(row, details))
+    row["signature"] = key.sign(_signed(ENTRY_DOMAIN, _pick(row, _ENTRY_SIGNED_FIELDS)))
     return row
 
 
@@ -909,6 +973,35 @@ def _content_problem(row: Any) -> str:
     return ""
 
 
+def _entry_signature_problem(key: LedgerKey, row: Any,
+                             unsigned_through: Callable[[], int]) -> str:
+    if row.signature is None:
+        # Looked up only for an unsigned entry: a signed one needs no database read.
+        if row.sequence <= unsigned_through():
+            return ""
+        return ("it carries no signature of the ledger key (appended by someone who can "
+                "write the database but not sign)")
+    if not key.verify(_signed(ENTRY_DOMAIN, _pick(row, _ENTRY_SIGNED_FIELDS)), row.signature):
+        return "its signature does not verify with the ledger key (forged or altered)"
+    return ""
+
+
+def unsigned_through(session: Session, key: LedgerKey, ledger: str) -> int:
+    """The last entry of ``ledger`` written before entries were signed, as its first
+    genuine ``ledger.signatures_begin`` entry records; 0 if there is none."""
+    rows = session.execute(select(_EVENTS).where(
+        LedgerEventRow.ledger == ledger, LedgerEventRow.action == SIGNATURES_BEGIN_ACTION,
+        LedgerEventRow.signature.is_not(None)).order_by(LedgerEventRow.sequence))
+    for row in rows:
+        if _content_problem(row) or _entry_signature_problem(key, row, lambda: 0):
+            continue
+        through = json.loads(row.details).get("unsigned_through")
+        # Appended at the head, under the lock, right after the entries it vouches for.
+        if isinstance(through, int) and through == row.sequence - 1:
+            return through
+    return 0
+
+
 def _signature_ok(key: LedgerKey, domain: bytes, row: Any, names: Sequence[str]) -> bool:
     return row.key_id == key.key_id and key.verify(_signed(domain, _pick(row, names)),
                                                    row.signature)
@@ -945,8 +1038,10 @@ class _Verification:
     check that needs more than the current entry keeps its state here."""
 
     def __init__(self, key: LedgerKey, head: Any, checkpoints: dict[int, Any],
-                 tombstones: list[Any], witness: _Witness | None, witness_error: str) -> None:
+                 tombstones: list[Any], witness: _Witness | None, witness_error: str,
+                 unsigned_through: int) -> None:
         self.key = key
+        self.unsigned_through = unsigned_through
         self.head = head
         self.checkpoints = checkpoints
         self.tombstones = tombstones
@@ -993,6 +1088,10 @@ class _Verification:
         if content:
             self.problem(ProblemKind.ENTRY_MODIFIED, row.sequence, row.segment,
                          f"{where}: {content}")
+        elif (forged := _entry_signature_problem(self.key, row,
+                                                 lambda: self.unsigned_through)):
+            self.problem(ProblemKind.ENTRY_FORGED, row.sequence, row.segment,
+                         f"{where}: {forged}")
         if row.prev_sha256 != self.prev_sha256:
             self.problem(ProblemKind.CHAIN_BROKEN, row.sequence, row.segment,
                          f"{where}: its prev_sha256 is not the hash of {self.prev_what} "

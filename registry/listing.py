@@ -212,7 +212,7 @@ def verify(ctx: RegistryContext, ledger: str) -> pb.VerifyLedgerResponse:
         # One state throughout: rows and seals read at different moments would show an
         # act committed in between as a mismatch.
         with ctx.ledger.snapshot() as session:
-            mismatches = seals.find_problems(session)
+            mismatches = seals.find_problems(ctx.ledger, session)
         response.problems.extend(
             pb.LedgerProblem(kind=pb.LEDGER_PROBLEM_KIND_SERVING_STATE_MISMATCH,
                              sequence=p.sequence, detail=p.text) for p in mismatches)

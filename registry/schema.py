@@ -206,6 +206,10 @@ class LedgerEventRow(Base):
     record_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     prev_sha256: Mapped[str] = mapped_column(SHA)
     entry_sha256: Mapped[str] = mapped_column(SHA)
+    # Ed25519 of the ledger key over the entry (registry/ledger.py): whoever can write the
+    # database but not read the key cannot append an entry that readers accept. Null only
+    # for entries written before entries were signed.
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class LedgerCheckpointRow(Base):

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import event, func, inspect, select
 from sqlalchemy.orm import InstanceState, Session
 
-from registry.ledger import EventInput, _content_problem, canonical_json
+from registry.ledger import EventInput, Ledger, canonical_json
 from registry.schema import AlertRow, ApprovalRow, DeploymentRow, FilingRow, LedgerEventRow
 from zhijian.errors import FailedPrecondition
 
@@ -156,14 +156,15 @@ def _diff(sealed: Any, fields: Mapping[str, Any]) -> list[str]:
     return sorted(k for k in set(sealed) | set(fields) if sealed.get(k) != fields.get(k))
 
 
-def _problem(target: str, sha256: str, fields: Mapping[str, Any] | None, pointer: int,
+def _problem(ledger: Ledger, session: Session, target: str, sha256: str,
+             fields: Mapping[str, Any] | None, pointer: int,
              seal: Any | None) -> SealProblem | None:
     """Why a row (hashing to ``sha256``, pointing at ``pointer``) is not what the newest
     seal of its target (``seal``, a ledger event row, or None) says; None if it is."""
     if seal is None:
         return SealProblem(target, 0, "no governance act ever sealed this row (written "
                                       "behind the registry's back)")
-    if (edited := _content_problem(seal)):
+    if (edited := ledger.entry_problem(session, seal)):
         return SealProblem(target, seal.sequence, f"its seal (event {seal.sequence}) is not "
                                                   f"genuine: {edited}")
     if pointer != seal.sequence:
@@ -239,13 +240,14 @@ def _loaded(row: SealedRow) -> tuple[str, int, dict[str, Any]] | None:
     return state.info.get(_LOADED)
 
 
-def _as_read(session: Session, row: SealedRow) -> SealProblem | None:
+def _as_read(ledger: Ledger, session: Session, row: SealedRow) -> SealProblem | None:
     loaded = _loaded(row)
     if loaded is None:  # created by this act
         return None
     sha256, pointer, fields = loaded
     target = target_of(row)
-    return _problem(target, sha256, fields, pointer, _latest_seal(session, target))
+    return _problem(ledger, session, target, sha256, fields, pointer,
+                    _latest_seal(session, target))
 
 
 def seal_changes(ctx: RegistryContext, session: Session) -> None:
@@ -261,7 +263,7 @@ def seal_changes(ctx: RegistryContext, session: Session) -> None:
         return
     if not adopting:
         problems = [p for row in _read_by(session, changed)
-                    if (p := _as_read(session, row)) is not None]
+                    if (p := _as_read(ctx.ledger, session, row)) is not None]
         if problems:
             raise ServingStateMismatch(problems)
     actor, trace_id, act = session.info.get(ACT, (REGISTRY_ACTOR, "", ""))
@@ -307,7 +309,7 @@ def _read_by(session: Session, changed: Sequence[SealedRow]) -> list[SealedRow]:
 _CHUNK = 500
 
 
-def find_problems(session: Session) -> list[SealProblem]:
+def find_problems(ledger: Ledger, session: Session) -> list[SealProblem]:
     """Every sealed row against the newest seal of its target, and every seal whose row
     is gone."""
     events = LedgerEventRow.__table__
@@ -331,7 +333,8 @@ def find_problems(session: Session) -> list[SealProblem]:
             seen.add(target)
             fields = serving_fields(row)
             sequence = latest.get(target)
-            problem = _problem(target, fields_sha256(fields), fields, row.seal_sequence,
+            problem = _problem(ledger, session, target, fields_sha256(fields), fields,
+                               row.seal_sequence,
                                seals.get(sequence) if sequence is not None else None)
             if problem is not None:
                 problems.append(problem)
@@ -411,7 +414,7 @@ def _apply(ctx: RegistryContext, problems: Sequence[SealProblem], *, replace: bo
         if replace:
             # Under the append lock: a hold set by an act refused since the check read the
             # rows must not be released on that older reading.
-            problems = find_problems(session)
+            problems = find_problems(ctx.ledger, session)
         held: dict[str, str] = {}
         for problem in problems:
             for deployment in affected_deployments(session, [problem]):
@@ -451,7 +454,7 @@ def hold(ctx: RegistryContext, problems: Sequence[SealProblem]) -> None:
 def check(ctx: RegistryContext) -> list[SealProblem]:
     """Check every row; hold what mismatches, release what matches again."""
     with ctx.ledger.snapshot() as session:
-        problems = find_problems(session)
+        problems = find_problems(ctx.ledger, session)
     if problems or ctx.holds.held():
         # Confirmed (and applied) under the governance append lock.
         return _apply(ctx, problems, replace=True)

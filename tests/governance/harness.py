@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from mlflow import MlflowClient
+from sqlalchemy import text
 
 from registry import catalog, filings, identities, validation_jobs
 from registry.context import Actor, RegistryContext
 from registry.db import Database
-from registry.ledger import Ledger, LedgerKey
+from registry.ledger import Ledger, LedgerKey, canonical_json, entry_sha256, rfc3339
 from registry.model_store import ModelStore
 from registry.settings import RegistrySettings
 from zhijian import identity
@@ -197,6 +198,43 @@ class Harness:
 
     def governance_head(self) -> int:
         return self.ctx.ledger.head("governance")[0]
+
+    def append_behind_the_ledger(self, action: str, target: str, details: dict[str, Any], *,
+                                 actor: str = "svc:registry",
+                                 signature_of: int | None = None) -> int:
+        """What someone with database access and no ledger key can append: a well-formed
+        governance entry at the head (right hash, right predecessor, head row moved on),
+        with no signature or with the signature of entry ``signature_of``. Returns its
+        sequence."""
+        with self.ctx.db.engine.begin() as connection:
+            head = connection.execute(text(
+                "SELECT last_sequence, last_sha256, segment FROM ledger_heads "
+                "WHERE ledger = 'governance'")).one()
+            row: dict[str, Any] = {
+                "ledger": "governance", "sequence": head.last_sequence + 1,
+                "segment": head.segment, "create_time": rfc3339(time.time()),
+                "actor": actor, "action": action, "target": target, "trace_id": "",
+                "record_id": None, "details": canonical_json(details),
+                "prev_sha256": head.last_sha256, "signature": None}
+            row["entry_sha256"] = entry_sha256(head.last_sha256, {
+                **{k: row[k] for k in ("ledger", "sequence", "segment", "create_time",
+                                       "actor", "action", "target", "trace_id",
+                                       "record_id")}, "details": details})
+            if signature_of is not None:
+                row["signature"] = connection.execute(text(
+                    "SELECT signature FROM ledger_events WHERE ledger = 'governance' "
+                    "AND sequence = :s"), {"s": signature_of}).scalar_one()
+            connection.execute(text(
+                "INSERT INTO ledger_events (ledger, sequence, segment, create_time, actor, "
+                "action, target, details, trace_id, record_id, prev_sha256, entry_sha256, "
+                "signature) VALUES (:ledger, :sequence, :segment, :create_time, :actor, "
+                ":action, :target, :details, :trace_id, :record_id, :prev_sha256, "
+                ":entry_sha256, :signature)"), row)
+            connection.execute(text(
+                "UPDATE ledger_heads SET last_sequence = :sequence, last_sha256 = :sha "
+                "WHERE ledger = 'governance'"),
+                {"sequence": row["sequence"], "sha": row["entry_sha256"]})
+        return int(row["sequence"])
 
 
 def duration(seconds: float) -> Any:

@@ -172,3 +172,29 @@ def test_a_start_without_a_bootstrap_file_closes_the_bootstrap(
     assert late.value.reason == "ALREADY_BOOTSTRAPPED"
     recorded.load(harness.ctx)
     assert "jti-late" not in recorded
+
+
+def test_an_issue_appended_without_the_ledger_key_is_not_admitted(
+        harness: Harness, issuing: tuple[credentials.Mint, credentials.RecordedCredentials]
+        ) -> None:
+    _, recorded = issuing
+    genuine = ask(harness, issuing, "user:li.si", ["reviewer"])
+    # Someone who can write the database and read the issuer key, but not the ledger
+    # key: a platform_admin token minted offline, and its identity.issue appended at the
+    # head, well formed, unsigned or carrying the genuine issue's signature.
+    for signature_of in (None, harness.governance_head()):
+        offline = identity.issue_token(identity.IssuerKey.load(harness.tmp / "keys"),
+                                       subject="user:mallory", roles=["platform_admin"],
+                                       clearance="L4", ttl_s=600, issuer_name="zhijian",
+                                       audience="zhijian")
+        harness.append_behind_the_ledger(credentials.ISSUE_ACTION, "credentials/forged", {
+            "credential": credentials.record_of(
+                offline.jti, credentials.TOKEN, "user:mallory", ["platform_admin"], "L4",
+                offline.expires_at.timestamp()),
+            "requester": ADMIN.subject, "approver": ADMIN2.subject},
+            actor=ADMIN.subject, signature_of=signature_of)
+        recorded.load(harness.ctx)
+        fresh = credentials.RecordedCredentials()
+        fresh.load(harness.ctx)
+        assert offline.jti not in recorded and offline.jti not in fresh
+        assert genuine.credential.credential_id in fresh

@@ -24,6 +24,7 @@ import registry.ledger as ledger_module
 from registry.db import Database
 from registry.ledger import (
     GENESIS_SHA256,
+    SIGNATURES_BEGIN_ACTION,
     AppendResult,
     EventInput,
     Ledger,
@@ -195,6 +196,14 @@ def kinds(report: VerifyReport) -> set[str]:
     return {problem.kind for problem in report.problems}
 
 
+def beside_signatures(report: VerifyReport) -> tuple[list[Problem], set[int]]:
+    """A rehashed entry keeps the signature of its old hash, so each is ENTRY_FORGED; the
+    rest is what the chain, checkpoints and witness find, as they did before entries were
+    signed. Returns that rest and the sequences called forged."""
+    forged = {p.sequence for p in report.problems if p.kind == "ENTRY_FORGED"}
+    return [p for p in report.problems if p.kind != "ENTRY_FORGED"], forged
+
+
 def found(report: VerifyReport, kind: str, sequence: int, segment: int) -> Problem:
     matches = [p for p in report.problems
                if p.kind == kind and p.sequence == sequence and p.segment == segment]
@@ -254,6 +263,67 @@ def test_checkpoints_are_signed_over_the_documented_fields(
         assert checkpoint["head_sha256"] == stored[checkpoint["last_sequence"]]["entry_sha256"]
         assert checkpoint["prev_checkpoint_sha256"] == previous
         previous = hashlib.sha256(canonical(payload).encode()).hexdigest()
+
+
+def test_every_entry_is_signed_over_the_documented_fields(
+        fifteen: Ledger, db: Database, key: LedgerKey) -> None:
+    for row in rows(db):
+        payload = {"ledger": row["ledger"], "sequence": row["sequence"],
+                   "entry_sha256": row["entry_sha256"]}
+        message = b"zhijian.ledger.entry.v1\n" + canonical(payload).encode()
+        assert key.verify(message, row["signature"]), row["sequence"]
+        with db.read() as session:
+            assert fifteen.entry_problem(session, _row_object(row)) == ""
+
+
+def _row_object(row: dict[str, Any]) -> Any:
+    return type("Row", (), row)()
+
+
+def test_an_entry_appended_at_the_head_without_the_key_is_forged(
+        fifteen: Ledger, db: Database) -> None:
+    # The whole attack on the open segment: chained from the head, hashed as documented,
+    # the head row moved on. Checkpoints and the witness alone would call it lagging.
+    forged = _forged_row(db, 16)
+    insert_row(db, forged)
+    set_head(db, "calls", 16, forged["entry_sha256"])
+    with db.read() as session:
+        assert "no signature" in fifteen.entry_problem(session, _row_object(forged))
+    report = fifteen.verify("calls")
+    assert [(p.kind, p.sequence) for p in report.problems] == [("ENTRY_FORGED", 16)]
+    # Another entry's signature does not carry over: it signs that entry's hash.
+    sql(db, "UPDATE ledger_events SET signature = (SELECT signature FROM ledger_events "
+            "WHERE ledger = 'calls' AND sequence = 15) WHERE ledger = 'calls' AND sequence = 16")
+    [problem] = fifteen.verify("calls").problems
+    assert (problem.kind, problem.sequence) == ("ENTRY_FORGED", 16)
+    assert "does not verify" in problem.detail
+
+
+def test_entries_from_before_signatures_are_adopted_once(fifteen: Ledger,
+                                                         db: Database) -> None:
+    # As a database migrated from before entries were signed looks.
+    sql(db, "UPDATE ledger_events SET signature = NULL WHERE ledger = 'calls'")
+    assert {p.kind for p in fifteen.verify("calls").problems} == {"ENTRY_FORGED"}
+    assert fifteen.adopt_unsigned("calls") == 15
+    assert fifteen.adopt_unsigned("calls") == 0
+    assert fifteen.verify("calls").ok
+    [marker] = [row for row in rows(db) if row["action"] == SIGNATURES_BEGIN_ACTION]
+    assert marker["sequence"] == 16 and json.loads(marker["details"])["unsigned_through"] == 15
+    # After it, an unsigned entry is an edit, and nothing adopts it.
+    fill(fifteen, db, 1, start=17)
+    sql(db, "UPDATE ledger_events SET signature = NULL WHERE ledger = 'calls' "
+            "AND sequence = 17")
+    assert fifteen.adopt_unsigned("calls") == 0
+    assert [(p.kind, p.sequence) for p in fifteen.verify("calls").problems] == [
+        ("ENTRY_FORGED", 17)]
+
+
+def test_unsigned_entries_beside_signed_ones_are_not_adopted(fifteen: Ledger,
+                                                             db: Database) -> None:
+    sql(db, "UPDATE ledger_events SET signature = NULL WHERE ledger = 'calls' "
+            "AND sequence >= 10")
+    assert fifteen.adopt_unsigned("calls") == 0
+    assert [p.sequence for p in fifteen.verify("calls").problems] == list(range(10, 16))
 
 
 def test_append_reports_names_and_positions(ledger: Ledger, db: Database) -> None:
@@ -321,7 +391,8 @@ def _forged_row(db: Database, at: int) -> dict[str, Any]:
     """A row for sequence ``at`` that chains correctly from its predecessor."""
     predecessor = next(row for row in rows(db) if row["sequence"] == at - 1)
     row = {**predecessor, "sequence": at, "actor": "user:mallory",
-           "details": canonical({"forged": True}), "prev_sha256": predecessor["entry_sha256"]}
+           "details": canonical({"forged": True}), "prev_sha256": predecessor["entry_sha256"],
+           "signature": None}  # the forger cannot sign: the key is not in the database
     row["entry_sha256"] = documented_hash(row["prev_sha256"], row)
     return row
 
@@ -336,8 +407,10 @@ def test_inserted_entry_breaks_the_chain_after_it(fifteen: Ledger, db: Database)
     assert report.ok is False
     problem = found(report, "CHAIN_BROKEN", 7, 2)
     assert "entry 6" in problem.detail
-    # Nothing before the insertion point is blamed, and the forged row itself chains fine.
-    assert min(p.sequence for p in report.problems if p.sequence) == 7
+    # The forged row chains from its predecessor but carries no signature; nothing before
+    # it is blamed.
+    assert "no signature" in found(report, "ENTRY_FORGED", 6, 2).detail
+    assert min(p.sequence for p in report.problems if p.sequence) == 6
 
 
 def test_inserted_entry_with_a_rehashed_chain_fails_its_checkpoint(fifteen: Ledger,
@@ -351,7 +424,9 @@ def test_inserted_entry_with_a_rehashed_chain_fails_its_checkpoint(fifteen: Ledg
 
     assert report.ok is False
     assert "ENTRY_MODIFIED" not in kinds(report) and "CHAIN_BROKEN" not in kinds(report)
-    first = report.problems[0]
+    problems, called_forged = beside_signatures(report)
+    assert called_forged == set(range(6, 17))
+    first = problems[0]
     assert (first.kind, first.segment) == ("CHECKPOINT_INVALID", 2)
     assert "entries 5–8" in first.detail and "entries 5–9" in first.detail
 
@@ -450,12 +525,14 @@ def test_consistent_rewrite_of_closed_segments_fails_their_checkpoints(fifteen: 
     report = fifteen.verify("calls")
 
     assert report.ok is False
-    assert kinds(report) <= {"CHECKPOINT_INVALID", "TAIL_TRUNCATED"}
+    problems, forged = beside_signatures(report)
+    assert forged == set(range(2, 16))
+    assert {p.kind for p in problems} <= {"CHECKPOINT_INVALID", "TAIL_TRUNCATED"}
     assert "ENTRY_MODIFIED" not in kinds(report)  # the chain itself is perfect
-    first = report.problems[0]
+    first = problems[0]
     assert (first.kind, first.segment) == ("CHECKPOINT_INVALID", 1)
     assert "rewritten" in first.detail
-    assert {p.segment for p in report.problems if p.kind == "CHECKPOINT_INVALID"} == {1, 2, 3}
+    assert {p.segment for p in problems if p.kind == "CHECKPOINT_INVALID"} == {1, 2, 3}
 
 
 def test_consistent_rewrite_of_the_open_segment_contradicts_the_witness(
@@ -468,9 +545,10 @@ def test_consistent_rewrite_of_the_open_segment_contradicts_the_witness(
     report = fifteen.verify("calls")
 
     assert report.ok is False
-    assert [(p.kind, p.sequence, p.segment) for p in report.problems] == [
-        ("TAIL_TRUNCATED", 15, 4)]
-    assert "rewritten" in report.problems[0].detail
+    problems, forged = beside_signatures(report)
+    assert forged == {14, 15}
+    assert [(p.kind, p.sequence, p.segment) for p in problems] == [("TAIL_TRUNCATED", 15, 4)]
+    assert "rewritten" in problems[0].detail
 
     # A later legitimate append must not launder the rewrite by moving the witness on.
     fill(fifteen, db, 1, start=16)

@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from governance.harness import ADMIN, ADMIN2, Harness
 from registry import deployments, listing, seals
-from registry.schema import AlertRow
+from registry.schema import AlertRow, DeploymentRow, FilingRow
 from zhijian.errors import ZhijianError
 from zhijian.registry.v1 import registry_service_pb2 as pb
 from zhijian.types.v1 import ai_result_pb2 as types_pb
@@ -215,3 +215,41 @@ def test_a_database_that_predates_seals_is_adopted_once(harness: Harness) -> Non
     assert seals.adopt_unsealed(harness.ctx) == 0
     [problem] = seals.check(harness.ctx)
     assert problem.target == NAME
+
+
+def forge_seals_for_the_edits(h: Harness, filing: pb.Filing, *,
+                              signature_of: int | None = None) -> None:
+    """The attack completed: after widening the rows, append at the ledger's head a
+    well-formed serving.seal of each widened row and point the row at it."""
+    with h.ctx.db.read() as session:
+        rows = [session.get(FilingRow, filing.name.removeprefix("filings/")),
+                session.get(DeploymentRow, MODEL)]
+        sealed = [(seals.target_of(row), type(row).__tablename__, seals.serving_fields(row))
+                  for row in rows if row is not None]
+    for target, table, fields in sealed:
+        sequence = h.append_behind_the_ledger(
+            seals.SEAL_ACTION, target,
+            {"table": table, "fields": fields, "sha256": seals.fields_sha256(fields),
+             "act": "deployment.resume"}, signature_of=signature_of)
+        sql(h, f"UPDATE {table} SET seal_sequence = :s, seal_sha256 = :digest WHERE id = :id",
+            s=sequence, digest=seals.fields_sha256(fields), id=target.split("/", 1)[1])
+
+
+@pytest.mark.parametrize("signature", ["none", "copied"])
+def test_seals_appended_without_the_ledger_key_are_not_believed(harness: Harness,
+                                                                signature: str) -> None:
+    filing = serving(harness)
+    widen_behind_the_ledger(harness, filing)
+    # Without a signature, or with another entry's (it signs that entry's hash).
+    forge_seals_for_the_edits(
+        harness, filing, signature_of=harness.governance_head() if signature == "copied"
+        else None)
+    problems = seals.check(harness.ctx)
+    assert {p.target for p in problems} == {NAME, filing.name}
+    assert all("not genuine" in p.detail for p in problems), problems
+    assert deployments.get(harness.ctx, NAME).state == pb.DEPLOYMENT_STATE_SUSPENDED
+    assert refusal(lambda: resume(harness)).reason == "SERVING_STATE_UNVERIFIED"
+    # Verification names the forged entries themselves, not only the rows.
+    report = listing.verify(harness.ctx, "governance")
+    forged = [p for p in report.problems if p.kind == pb.LEDGER_PROBLEM_KIND_ENTRY_FORGED]
+    assert len(forged) == 2 and not report.ok

@@ -123,6 +123,7 @@ class LedgerProblemKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     LEDGER_PROBLEM_KIND_TAIL_TRUNCATED: _ClassVar[LedgerProblemKind]
     LEDGER_PROBLEM_KIND_TOMBSTONE_INVALID: _ClassVar[LedgerProblemKind]
     LEDGER_PROBLEM_KIND_SERVING_STATE_MISMATCH: _ClassVar[LedgerProblemKind]
+    LEDGER_PROBLEM_KIND_ENTRY_FORGED: _ClassVar[LedgerProblemKind]
 
 class CallDecision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -212,6 +213,7 @@ LEDGER_PROBLEM_KIND_CHECKPOINT_INVALID: LedgerProblemKind
 LEDGER_PROBLEM_KIND_TAIL_TRUNCATED: LedgerProblemKind
 LEDGER_PROBLEM_KIND_TOMBSTONE_INVALID: LedgerProblemKind
 LEDGER_PROBLEM_KIND_SERVING_STATE_MISMATCH: LedgerProblemKind
+LEDGER_PROBLEM_KIND_ENTRY_FORGED: LedgerProblemKind
 CALL_DECISION_UNSPECIFIED: CallDecision
 CALL_DECISION_ALLOWED: CallDecision
 CALL_DECISION_DENIED: CallDecision
