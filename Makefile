@@ -54,7 +54,7 @@ proto-lint: node_modules/.bin/buf
 
 bench: $(VENV)/.runtime
 	$(VENV)/bin/zhijian bench classify
-	$(PY) -m zhijian.dlp_bench
+	$(PY) -m bench dlp
 
 eval: $(VENV)/.runtime
 	$(VENV)/bin/zhijian eval classify
@@ -77,7 +77,7 @@ fuzz: $(VENV)/.dev
 
 # What the gateway adds over a bare gRPC hop (one run on this machine; not a test).
 bench-gateway: $(VENV)/.runtime
-	$(PY) -m gateway.bench
+	$(PY) -m bench gateway
 
 # Regenerate the lock files after changing pyproject.toml.
 lock: | $(UV)

@@ -14,7 +14,7 @@ killing the gateway must not lose one. The path of a record:
    lock during ``fsync``, so neither the event loop nor other appenders wait for a disk.
    The default window is 20 ms: at a few hundred calls a second a 2 ms window woke the
    thread for nearly every call, and handing the GIL to it cost the gateway more (about
-   0.2 ms per call, measured with ``python -m gateway.bench``) than the flush saved.
+   0.2 ms per call, measured with ``python -m bench gateway``) than the flush saved.
 3. An asyncio task reads the records that are not yet acknowledged, from a cursor
    (segment, offset) kept in a file, and ships them with ``ship()`` in batches. The
    cursor moves, durably, only after the registry has acknowledged a batch; a segment is

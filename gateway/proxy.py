@@ -40,6 +40,7 @@ from zhijian import metadata as md
 from zhijian.assertion import AssertionSigner
 from zhijian.client import RECONNECT_OPTIONS
 from zhijian.dlp import LEVELS_BY_NAME, declared_level
+from zhijian.domains import NETWORK_DOMAINS
 from zhijian.errors import (
     DeadlineExceeded,
     PermissionDenied,
@@ -57,7 +58,6 @@ from zhijian.serving import (
     MODEL_NOT_APPROVED,
     MODEL_NOT_AUTHORIZED_FOR_DOMAIN,
     MODEL_SUSPENDED,
-    NETWORK_DOMAINS,
 )
 from zhijian.types.v1 import ai_result_pb2 as types_pb
 

@@ -14,14 +14,21 @@ from typing import Final
 
 from gateway.authz import POLICY_DIR
 from gateway.routes import known_services
-from zhijian.config import NETWORK_DOMAINS, ConfigError, env_float, env_int, env_str, zhijian_home
+from zhijian.config import (
+    GATEWAY_METRICS_PORTS,
+    GATEWAY_PORTS,
+    NETWORK_DOMAINS,
+    ConfigError,
+    env_float,
+    env_int,
+    env_str,
+    zhijian_home,
+)
 from zhijian.identity import IdentitySettings
 from zhijian.serving import DEFAULT_REGISTRY_TARGET, token_file_from_env
 
-DEFAULT_PORTS: Final[Mapping[str, int]] = {"internet": 50070, "extranet": 50071,
-                                           "intranet": 50072}
-DEFAULT_METRICS_PORTS: Final[Mapping[str, int]] = {"internet": 9470, "extranet": 9471,
-                                                   "intranet": 9472}
+DEFAULT_PORTS: Final[Mapping[str, int]] = GATEWAY_PORTS
+DEFAULT_METRICS_PORTS: Final[Mapping[str, int]] = GATEWAY_METRICS_PORTS
 DEFAULT_MAX_MESSAGE_BYTES: Final = 4 * 1024 * 1024
 
 

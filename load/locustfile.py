@@ -66,7 +66,7 @@ log = logging.getLogger("zhijian.load")
 
 CALL_TIMEOUT_S: Final = 10.0
 CLASSIFY_DEPLOYMENT: Final = "deployments/zhijian-classify"
-# Identities `zhijian up` issues (zhijian/cli/demo.py) that the users act as.
+# Identities `zhijian up` issues (zhijian/cli/bootstrap.py) that the users act as.
 IDENTITIES: Final = ("business", "reviewer", "auditor", "sre", "admin", "developer")
 
 OK: Final = grpc.StatusCode.OK

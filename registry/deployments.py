@@ -18,6 +18,7 @@ from registry import lifecycle, records, seals
 from registry.context import Actor, RegistryContext
 from registry.filings import FILING_PREFIX, LoadedFiling, load, timestamp
 from registry.schema import DeploymentRow, FilingRow
+from zhijian.domains import DOMAIN_VALUES
 from zhijian.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -25,11 +26,8 @@ from zhijian.errors import (
     invalid_field,
 )
 from zhijian.registry.v1 import registry_service_pb2 as pb
-from zhijian.types.v1 import ai_result_pb2 as types_pb
 
 PREFIX = "deployments/"
-DOMAINS = frozenset({types_pb.NETWORK_DOMAIN_INTERNET, types_pb.NETWORK_DOMAIN_EXTRANET,
-                     types_pb.NETWORK_DOMAIN_INTRANET})
 # What a deployment id (the registered model name) may be. Narrower than MLflow's own
 # rule, so that no name the caller makes up reaches MLflow to be refused there (which
 # would read as MLflow failing, not as the caller's mistake).
@@ -60,7 +58,7 @@ def _domains(values: list[int], field: str) -> list[int]:
     if not values:
         raise invalid_field(field, "must name at least one network domain",
                             reason="NETWORK_DOMAINS_REQUIRED")
-    unknown = [v for v in values if v not in DOMAINS]
+    unknown = [v for v in values if v not in DOMAIN_VALUES]
     if unknown:
         raise invalid_field(field, f"unknown network domain(s) {unknown}",
                             reason="UNKNOWN_NETWORK_DOMAIN")

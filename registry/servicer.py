@@ -33,10 +33,10 @@ from registry.identities import RevocationList
 from registry.ledger import EventInput
 from zhijian import identity
 from zhijian.assertion import AssertionVerifier
+from zhijian.domains import NETWORK_DOMAINS
 from zhijian.errors import Aborted, FailedPrecondition, invalid_field
 from zhijian.registry.v1 import registry_service_pb2 as pb
 from zhijian.server import Call
-from zhijian.serving import NETWORK_DOMAINS
 from zhijian.telemetry import current_trace_id
 
 T = TypeVar("T")

@@ -9,23 +9,29 @@ from pathlib import Path
 
 from registry.datasets import DEFAULT_MAX_BYTES, DatasetAccess
 from registry.db import database_url
-from zhijian.config import ConfigError, HomeLayout, env_float, env_int, env_str, zhijian_home
+from zhijian.config import (
+    REGISTRY_GRPC_PORT,
+    REGISTRY_METRICS_PORT,
+    ConfigError,
+    HomeLayout,
+    env_float,
+    env_int,
+    env_str,
+    zhijian_home,
+)
+from zhijian.domains import NETWORK_DOMAINS
 from zhijian.identity import BOOTSTRAP_CREDENTIALS, IdentitySettings
-from zhijian.types.v1 import ai_result_pb2 as types_pb
 
-DEFAULT_GRPC_PORT = 50060
-DEFAULT_METRICS_PORT = 9460
+DEFAULT_GRPC_PORT = REGISTRY_GRPC_PORT
+DEFAULT_METRICS_PORT = REGISTRY_METRICS_PORT
 
-DOMAINS = {"internet": types_pb.NETWORK_DOMAIN_INTERNET,
-           "extranet": types_pb.NETWORK_DOMAIN_EXTRANET,
-           "intranet": types_pb.NETWORK_DOMAIN_INTRANET}
 
 
 def network_domain(name: str) -> int:
     try:
-        return DOMAINS[name]
+        return NETWORK_DOMAINS[name]
     except KeyError:
-        raise ConfigError(f"network domain must be one of {', '.join(DOMAINS)}, "
+        raise ConfigError(f"network domain must be one of {', '.join(NETWORK_DOMAINS)}, "
                           f"got {name!r}") from None
 
 

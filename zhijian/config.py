@@ -8,12 +8,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from zhijian.domains import NETWORK_DOMAINS as _DOMAINS
+
 # The checkout this kernel was imported from; the embedded default keeps its state here.
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULT_HOST = "127.0.0.1"
-# Government intranet, government extranet, public Internet: one gateway listener each.
-NETWORK_DOMAINS = ("internet", "extranet", "intranet")
+# One gateway listener each (the table itself is zhijian/domains.py).
+NETWORK_DOMAINS = tuple(_DOMAINS)
+
+# Default ports of the platform's own components; each service declares its own in its
+# spec (zhijian/service_spec.py).
+REGISTRY_GRPC_PORT = 50060
+REGISTRY_METRICS_PORT = 9460
+GATEWAY_PORTS = {"internet": 50070, "extranet": 50071, "intranet": 50072}
+GATEWAY_METRICS_PORTS = {"internet": 9470, "extranet": 9471, "intranet": 9472}
 
 
 class ConfigError(ValueError):

@@ -46,7 +46,7 @@ L1, L2, L3 = (types_pb.DATA_LEVEL_L1_PUBLIC, types_pb.DATA_LEVEL_L2_GENERAL,
 
 BUDGET_EXCEEDED = "DETECTION_BUDGET_EXCEEDED"
 # CPU seconds one request may spend on detection. Linear patterns make the worst input
-# cost a small multiple of ordinary text (``python -m zhijian.dlp_bench``); the budget is
+# cost a small multiple of ordinary text (``python -m bench dlp``); the budget is
 # what stops a request far larger than any service's own size limits anticipate.
 DEFAULT_BUDGET_S = 3.0
 # Below this many characters in a request, scanning takes well under a millisecond and

@@ -34,6 +34,7 @@ from zhijian import metadata as md
 from zhijian.artifacts import ArtifactDigest
 from zhijian.client import open_channel
 from zhijian.config import ConfigError, env_str
+from zhijian.domains import NETWORK_DOMAINS, domain_name
 from zhijian.errors import (
     FailedPrecondition,
     PermissionDenied,
@@ -64,11 +65,6 @@ SERVING_STATE_UNKNOWN: Final = "SERVING_STATE_UNKNOWN"
 # version not authorized for this domain is not a failure to paper over with an older one.
 _STATE_REASONS: Final = frozenset({MODEL_SUSPENDED, MODEL_EXPIRED, MODEL_NOT_APPROVED})
 
-NETWORK_DOMAINS: Final[Mapping[str, int]] = {
-    "internet": types_pb.NETWORK_DOMAIN_INTERNET,
-    "extranet": types_pb.NETWORK_DOMAIN_EXTRANET,
-    "intranet": types_pb.NETWORK_DOMAIN_INTRANET,
-}
 DEFAULT_REGISTRY_TARGET: Final = "127.0.0.1:50060"
 
 _INITIAL_BACKOFF_S: Final = 0.1
@@ -90,8 +86,7 @@ def network_domain_value(name: str) -> int:
 
 
 def network_domain_name(domain: int) -> str:
-    return next((name for name, value in NETWORK_DOMAINS.items() if value == domain),
-                str(domain))
+    return domain_name(domain)
 
 
 def token_file_from_env(env: Mapping[str, str] | None = None) -> Path:

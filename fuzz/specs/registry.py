@@ -408,7 +408,8 @@ def _dataset_files(context: SetupContext) -> Path:
     hostile = [str(valid), "file://" + str(valid), str(root), str(root / "passwd.jsonl"),
                str(root / "keys" / "issuer.pem"), str(root / ".." / ".." / "keys" / "ledger.pem"),
                str(root / "not-json.jsonl"), str(root / "big.jsonl"), str(root / "absent.jsonl"),
-               str(home / "datasets" / "seed" / "seed-train.jsonl"), str(root) + "/./fuzz.jsonl",
+               str(home / "datasets" / "seed" / "classify" / "seed-train.jsonl"),
+               str(root) + "/./fuzz.jsonl",
                str(root) + "//fuzz.jsonl", str(home / "mlflow" / "mlflow.db")]
     context.fixtures.pools["uri"] = hostile
     return valid

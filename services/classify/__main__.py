@@ -11,11 +11,11 @@ from services.classify.servicer import ClassifyServicer
 from services.classify.settings import DEFAULT_GRPC_PORT, DEFAULT_METRICS_PORT, ClassifySettings
 from zhijian.assertion import AssertionVerifier
 from zhijian.config import HomeLayout, ServerSettings, zhijian_home
+from zhijian.domains import NETWORK_DOMAINS
 from zhijian.errors import ZhijianError
 from zhijian.results import ResultStore
 from zhijian.server import ServerHooks, serve
 from zhijian.serving import (
-    NETWORK_DOMAINS,
     DeploymentWatcher,
     describe,
     token_from_file,

@@ -52,13 +52,13 @@ from zhijian.errors import (
     Unavailable,
     ZhijianError,
 )
+from zhijian.serving import SERVING_STATE_UNKNOWN  # the model server lost the registry
 
 Prediction = dict[str, Any]
 
 # Per-item refusals of the model server (``{"error": CODE, "version": ..., "detail": ...}``).
 MODEL_NOT_SERVABLE = "MODEL_NOT_SERVABLE"  # the registry does not allow it, or its artifacts
 MODEL_LOADING = "MODEL_LOADING"  # allowed, still loading (a promotion moments ago)
-SERVING_STATE_UNKNOWN = "SERVING_STATE_UNKNOWN"  # the model server lost the registry
 
 
 def item_error(item: Any) -> ZhijianError | None:

@@ -60,12 +60,12 @@ from zhijian import metadata as md
 from zhijian.artifacts import ArtifactDigest, ArtifactMismatch, verify_tree
 from zhijian.classify.v1 import classify_service_pb2
 from zhijian.config import env_str
+from zhijian.domains import NETWORK_DOMAINS
 from zhijian.errors import ZhijianError
 from zhijian.http_assertion import PROBE_PATHS, AssertionMiddleware
 from zhijian.registry.v1 import registry_service_pb2 as registry_pb
 from zhijian.registry.v1 import registry_service_pb2_grpc as registry_grpc
 from zhijian.serving import (
-    NETWORK_DOMAINS,
     DeployedVersion,
     Deployment,
     DeploymentWatcher,

@@ -12,15 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.classify.service import (  # noqa: F401  (re-exported for the service's modules)
+    DEFAULT_GRPC_PORT,
+    DEFAULT_METRICS_PORT,
+    DEFAULT_MODEL_SERVER_PORT,
+    MODEL_NAME,
+)
 from zhijian.config import DEFAULT_HOST, env_float, env_int, env_str
 from zhijian.dlp import DEFAULT_BUDGET_S
 from zhijian.serving import DEFAULT_REGISTRY_TARGET, token_file_from_env
-
-MODEL_NAME = "zhijian-classify"
-
-DEFAULT_GRPC_PORT = 50061
-DEFAULT_METRICS_PORT = 9461
-DEFAULT_MODEL_SERVER_PORT = 3061
 
 
 @dataclass(frozen=True)

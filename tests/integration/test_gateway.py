@@ -22,7 +22,7 @@ import httpx
 import pytest
 from google.protobuf import json_format
 
-from services.classify.bench import bentoml_counters
+from bench.classify import bentoml_counters
 from zhijian import metadata as md
 from zhijian.classify.v1 import classify_service_pb2 as cpb
 from zhijian.classify.v1 import classify_service_pb2_grpc as cgrpc

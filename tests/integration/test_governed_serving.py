@@ -135,7 +135,7 @@ def test_data_above_the_filings_clearance_never_reaches_the_model(classify: Any)
 
 def test_personal_data_and_markings_are_refused_before_the_model(platform: Any,
                                                                  classify: Any) -> None:
-    from services.classify.bench import bentoml_counters
+    from bench.classify import bentoml_counters
 
     weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
     first17 = "11010519850612123"
@@ -244,7 +244,7 @@ def second_version(platform: Any, registry: Registry) -> pb.Filing:
     """Version 2, trained on the seed training split and filed by the developer (DRAFT →
     SUBMITTED), not yet validated or approved."""
     # A different training set than version 1's, so that its files differ too.
-    seed_train = platform.home / "datasets" / "seed" / "seed-train.jsonl"
+    seed_train = platform.home / "datasets" / "seed" / "classify" / "seed-train.jsonl"
     lines = seed_train.read_text(encoding="utf-8").splitlines(keepends=True)
     train = platform.home / "datasets" / "seed-train-v2.jsonl"
     train.write_text("".join(lines[:-25]), encoding="utf-8")
@@ -259,7 +259,7 @@ def second_version(platform: Any, registry: Registry) -> pb.Filing:
     draft = seed_filing(version, developers=[registry.who("developer").subject],
                         business_owner="user:biz.owner", security_officer="user:sec.officer",
                         training_dataset="datasets/seed-train-v2",
-                        test_dataset="datasets/seed-test-v1")
+                        test_dataset="datasets/classify-seed-test-v1")
     created = registry.call("developer", "CreateFiling", pb.CreateFilingRequest(filing=draft))
     filing: pb.Filing = registry.call("developer", "SubmitFiling",
                                       pb.SubmitFilingRequest(name=created.name))

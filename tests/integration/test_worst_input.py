@@ -12,10 +12,10 @@ import time
 import grpc
 import pytest
 
+from bench.dlp import WORST_CASES
 from zhijian.classify.v1 import classify_service_pb2 as pb
 from zhijian.classify.v1 import classify_service_pb2_grpc
 from zhijian.dlp import detect
-from zhijian.dlp_bench import WORST_CASES
 from zhijian.errors import parse_error
 
 pytestmark = pytest.mark.integration

@@ -10,9 +10,9 @@ import time
 import grpc
 import pytest
 
+from bench.dlp import WORST_BATCH
 from zhijian import dlp
 from zhijian.dlp import DetectionBudgetExceeded, detect, detect_texts
-from zhijian.dlp_bench import WORST_BATCH
 
 
 def test_small_and_large_requests_give_the_findings_of_detect() -> None:

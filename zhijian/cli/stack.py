@@ -1,9 +1,10 @@
 """The embedded platform: which processes ``zhijian up`` starts, in what order, where.
 
 sink (OTLP spans) → MLflow tracking server → registry → one gateway per network domain
-(internet, extranet, intranet) → classify model server (BentoML) → classify gRPC
-service. Ports come from ``ZHIJIAN_*_PORT``; state lives under
-``$ZHIJIAN_HOME``; children inherit an environment that keeps them there.
+(internet, extranet, intranet) → each service found through its spec
+(``zhijian/service_spec.py``): its model server (BentoML), then its gRPC service. Ports
+come from ``ZHIJIAN_*_PORT``; state lives under ``$ZHIJIAN_HOME``; children inherit an
+environment that keeps them there.
 """
 
 from __future__ import annotations
@@ -11,17 +12,22 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from zhijian.config import (
     DEFAULT_HOST,
+    GATEWAY_METRICS_PORTS,
+    GATEWAY_PORTS,
     NETWORK_DOMAINS,
+    REGISTRY_GRPC_PORT,
+    REGISTRY_METRICS_PORT,
     HomeLayout,
     contain_environment,
     env_float,
     env_int,
 )
+from zhijian.service_spec import ServicePorts, ServiceSpec, discover, ports_of
 from zhijian.supervisor import ComponentSpec, Readiness
 
 DEFAULT_SINK_PORT = 4317
@@ -40,39 +46,26 @@ class StackPorts:
     mlflow: int
     registry_grpc: int
     registry_metrics: int
-    classify_model_server: int
-    classify_grpc: int
-    classify_metrics: int
     gateways: Mapping[str, int]
     gateway_metrics: Mapping[str, int]
+    services: Mapping[str, ServicePorts]
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> StackPorts:
-        from gateway.settings import DEFAULT_METRICS_PORTS as GATEWAY_METRICS_PORTS
-        from gateway.settings import DEFAULT_PORTS as GATEWAY_PORTS
-        from registry.settings import DEFAULT_GRPC_PORT as REGISTRY_GRPC_PORT
-        from registry.settings import DEFAULT_METRICS_PORT as REGISTRY_METRICS_PORT
-        from services.classify.settings import (
-            DEFAULT_GRPC_PORT,
-            DEFAULT_METRICS_PORT,
-            DEFAULT_MODEL_SERVER_PORT,
-        )
-
+    def from_env(cls, env: Mapping[str, str] | None = None,
+                 specs: Sequence[ServiceSpec] | None = None) -> StackPorts:
         return cls(
             sink=env_int("ZHIJIAN_SINK_PORT", DEFAULT_SINK_PORT, env),
             mlflow=env_int("ZHIJIAN_MLFLOW_PORT", DEFAULT_MLFLOW_PORT, env),
             registry_grpc=env_int("ZHIJIAN_REGISTRY_GRPC_PORT", REGISTRY_GRPC_PORT, env),
             registry_metrics=env_int("ZHIJIAN_REGISTRY_METRICS_PORT", REGISTRY_METRICS_PORT,
                                      env),
-            classify_model_server=env_int("ZHIJIAN_CLASSIFY_MODEL_SERVER_PORT",
-                                          DEFAULT_MODEL_SERVER_PORT, env),
-            classify_grpc=env_int("ZHIJIAN_CLASSIFY_GRPC_PORT", DEFAULT_GRPC_PORT, env),
-            classify_metrics=env_int("ZHIJIAN_CLASSIFY_METRICS_PORT", DEFAULT_METRICS_PORT, env),
             gateways={d: env_int(gateway_port_variable(d), GATEWAY_PORTS[d], env)
                       for d in NETWORK_DOMAINS},
             gateway_metrics={d: env_int(gateway_port_variable(d, "METRICS_PORT"),
                                         GATEWAY_METRICS_PORTS[d], env)
                              for d in NETWORK_DOMAINS},
+            services={spec.name: ports_of(spec, env)
+                      for spec in (discover() if specs is None else specs)},
         )
 
     def gateway_target(self, domain: str) -> str:
@@ -155,13 +148,19 @@ def registry_component(ports: StackPorts) -> ComponentSpec:
     return spec
 
 
+def gateway_routes(ports: StackPorts, specs: Sequence[ServiceSpec] | None = None) -> str:
+    """``ZHIJIAN_GATEWAY_ROUTES``: the registry and every service's gRPC services."""
+    return ",".join([
+        f"zhijian.registry.v1.RegistryService={DEFAULT_HOST}:{ports.registry_grpc}",
+        *(f"{service}={DEFAULT_HOST}:{ports.services[spec.name].grpc}"
+          for spec in (discover() if specs is None else specs)
+          for service in spec.grpc_services)])
+
+
 def gateway_components(layout: HomeLayout, ports: StackPorts) -> list[ComponentSpec]:
     """One gateway per network domain. The domain is each listener's configuration: a
     caller picks a domain by the address it can reach, never by what it claims."""
-    routes = ",".join([
-        f"zhijian.registry.v1.RegistryService={DEFAULT_HOST}:{ports.registry_grpc}",
-        f"zhijian.classify.v1.ClassifyService={DEFAULT_HOST}:{ports.classify_grpc}",
-    ])
+    routes = gateway_routes(ports)
     specs = []
     for domain in NETWORK_DOMAINS:
         name = f"gateway-{domain}"
@@ -197,32 +196,52 @@ def assertion_key_file(domain: str) -> str:
     return str(assertion_key_path(IdentitySettings.from_env().keys_dir, domain))
 
 
-def classify_components(layout: HomeLayout, ports: StackPorts) -> list[ComponentSpec]:
+def service_components(layout: HomeLayout, ports: StackPorts,
+                       spec: ServiceSpec) -> list[ComponentSpec]:
+    """A service's model server (if it has one), then its gRPC service."""
     python = sys.executable
-    model_server_url = f"http://{DEFAULT_HOST}:{ports.classify_model_server}"
-    return with_restart_policy([
-        ComponentSpec(
-            name="classify-model-server",
+    own = ports.services[spec.name]
+    components = []
+    model_server_env: dict[str, str] = {}
+    if spec.model_server is not None and own.model_server is not None:
+        name = f"{spec.name}-model-server"
+        url = f"http://{DEFAULT_HOST}:{own.model_server}"
+        model_server_env = {spec.setting("MODEL_SERVER_URL"): url}
+        components.append(ComponentSpec(
+            name=name,
             argv=[os.path.join(os.path.dirname(python), "bentoml"), "serve",
-                  "services.classify.model_server:ClassifyModelServer",
-                  "--host", DEFAULT_HOST, "--port", str(ports.classify_model_server)],
-            env={"ZHIJIAN_IDENTITY_TOKEN_FILE": token_file(layout, "classify-model-server"),
-                 "OTEL_SERVICE_NAME": "zhijian-classify-model-server"},
-            readiness=Readiness("http", f"{model_server_url}/readyz"),
-            endpoint=model_server_url,
-            ports=(ports.classify_model_server,),
-            ready_timeout_s=180),
-        ComponentSpec(
-            name="classify",
-            argv=[python, "-m", "services.classify"],
-            env={"ZHIJIAN_IDENTITY_TOKEN_FILE": token_file(layout, "classify"),
-                 "ZHIJIAN_CLASSIFY_MODEL_SERVER_URL": model_server_url,
-                 "ZHIJIAN_CLASSIFY_GRPC_PORT": str(ports.classify_grpc),
-                 "ZHIJIAN_CLASSIFY_METRICS_PORT": str(ports.classify_metrics),
-                 "OTEL_SERVICE_NAME": "zhijian-classify"},
-            readiness=Readiness("grpc", f"{DEFAULT_HOST}:{ports.classify_grpc}"),
-            endpoint=f"{DEFAULT_HOST}:{ports.classify_grpc} (gRPC; metrics "
-                     f"http://{DEFAULT_HOST}:{ports.classify_metrics}/metrics)",
-            ports=(ports.classify_grpc, ports.classify_metrics),
-            ready_timeout_s=150),
-    ])
+                  spec.model_server.bento, "--host", DEFAULT_HOST, "--port",
+                  str(own.model_server)],
+            env={"ZHIJIAN_IDENTITY_TOKEN_FILE": token_file(layout, name),
+                 "OTEL_SERVICE_NAME": f"zhijian-{name}"},
+            readiness=Readiness("http", f"{url}/readyz"),
+            endpoint=url,
+            ports=(own.model_server,),
+            ready_timeout_s=spec.model_server.ready_timeout_s))
+    components.append(ComponentSpec(
+        name=spec.name,
+        argv=[python, "-m", spec.module],
+        env={"ZHIJIAN_IDENTITY_TOKEN_FILE": token_file(layout, spec.name),
+             **model_server_env,
+             spec.setting("GRPC_PORT"): str(own.grpc),
+             spec.setting("METRICS_PORT"): str(own.metrics),
+             "OTEL_SERVICE_NAME": f"zhijian-{spec.name}"},
+        readiness=Readiness("grpc", f"{DEFAULT_HOST}:{own.grpc}"),
+        endpoint=f"{DEFAULT_HOST}:{own.grpc} (gRPC; metrics "
+                 f"http://{DEFAULT_HOST}:{own.metrics}/metrics)",
+        ports=(own.grpc, own.metrics),
+        ready_timeout_s=spec.ready_timeout_s))
+    return with_restart_policy(components)
+
+
+def service_endpoints(ports: StackPorts, specs: Sequence[ServiceSpec] | None = None
+                      ) -> dict[str, str]:
+    """What `zhijian up` prints for each service: ``<name>_grpc`` and so on."""
+    endpoints: dict[str, str] = {}
+    for spec in discover() if specs is None else specs:
+        own = ports.services[spec.name]
+        endpoints[f"{spec.name}_grpc"] = f"{DEFAULT_HOST}:{own.grpc}"
+        endpoints[f"{spec.name}_metrics"] = f"http://{DEFAULT_HOST}:{own.metrics}/metrics"
+        if own.model_server is not None:
+            endpoints[f"{spec.name}_model_server"] = f"http://{DEFAULT_HOST}:{own.model_server}"
+    return endpoints

@@ -16,14 +16,16 @@ from zhijian.cli.output import Output
 from zhijian.cli.stack import (
     DEFAULT_DOMAIN,
     StackPorts,
-    classify_components,
     gateway_components,
     infrastructure,
     platform_env,
     registry_component,
+    service_components,
+    service_endpoints,
 )
 from zhijian.config import NETWORK_DOMAINS, HomeLayout, zhijian_home
 from zhijian.leftovers import describe, find_leftovers, read_pids
+from zhijian.service_spec import discover
 from zhijian.supervisor import ComponentFailed, Supervisor, pid_file_beside
 
 
@@ -49,39 +51,14 @@ def exclusive_lock(path: Path) -> Iterator[IO[str] | None]:
         handle.close()
 
 
-def seed_dataset_dir(layout: HomeLayout) -> Path:
-    return layout.root / "datasets" / "seed"
-
-
-def ensure_classify_version(tracking_uri: str, layout: HomeLayout, out: Output) -> str:
-    """The newest registered version, else train the seed model on the training part of
-    the seed corpus (the rest is kept as the held-out test set of its filing)."""
-    from services.classify.training import (
-        SEED_PROVENANCE,
-        latest_version,
-        load_corpus,
-        train_and_register,
-        write_seed_split,
-    )
-
-    train, _test = write_seed_split(seed_dataset_dir(layout))
-    version = latest_version(tracking_uri)
-    if version is not None:
-        return version
-    out.progress("first start: training the seed model of zhijian-classify")
-    result = train_and_register(load_corpus(train, SEED_PROVENANCE),
-                                tracking_uri=tracking_uri, progress=out.progress)
-    out.progress(f"registered zhijian-classify version {result.version} "
-                 f"({result.seconds:.1f}s; dev macro-F1 "
-                 + ", ".join(f"{k.removeprefix('dev_macro_f1_')} {v:.3f}"
-                             for k, v in result.metrics.items()) + ")")
-    return result.version
+def seed_dataset_dir(layout: HomeLayout, service: str) -> Path:
+    return layout.root / "datasets" / "seed" / service
 
 
 async def enrol_platform_identities(layout: HomeLayout, out: Output) -> list[Any]:
     """Before the registry starts: on the first start, the bootstrap identities (which
     the registry records once); later, the list of lapsed ones to have it issue."""
-    from zhijian.cli.demo import enrol_identities
+    from zhijian.cli.bootstrap import enrol_identities
     from zhijian.identity import BOOTSTRAP_CREDENTIALS, IdentitySettings
 
     identity = IdentitySettings.from_env()
@@ -93,7 +70,7 @@ async def enrol_platform_identities(layout: HomeLayout, out: Output) -> list[Any
 
 async def reissue_platform_identities(stale: list[Any], layout: HomeLayout, ports: StackPorts,
                                       out: Output) -> None:
-    from zhijian.cli.demo import reissue_identities
+    from zhijian.cli.bootstrap import reissue_identities
     from zhijian.identity import IdentitySettings
 
     if stale:
@@ -102,22 +79,28 @@ async def reissue_platform_identities(stale: list[Any], layout: HomeLayout, port
                                  ports.gateway_target(DEFAULT_DOMAIN), out.progress)
 
 
-async def govern_seed_model(layout: HomeLayout, ports: StackPorts, out: Output) -> str:
-    """File the seed model through the intranet gateway, as an operator would; returns
-    its filing's name."""
-    from zhijian.cli.demo import enrol_approver_keys, file_seed_model
+async def govern_seed_models(layout: HomeLayout, ports: StackPorts,
+                             out: Output) -> dict[str, str]:
+    """File each service's seed model through the intranet gateway, as an operator would;
+    returns, per model, its filing's name."""
+    from zhijian.cli.bootstrap import enrol_approver_keys, file_seed_model
     from zhijian.identity import IdentitySettings
 
     identity = IdentitySettings.from_env()
     target = ports.gateway_target(DEFAULT_DOMAIN)
     await enrol_approver_keys(identity.identities_dir, target, out.progress)
     tracking_uri = os.environ["MLFLOW_TRACKING_URI"]
-    version = await asyncio.to_thread(ensure_classify_version, tracking_uri, layout, out)
-    folder = seed_dataset_dir(layout)
-    filing = await file_seed_model(target, identity.identities_dir, version,
-                                   folder / "seed-train.jsonl", folder / "seed-test.jsonl",
-                                   out.progress)
-    return f"{filing.name} ({filing.filing_number}, version {version})"
+    filed: dict[str, str] = {}
+    for spec in discover():
+        if spec.seed is None:
+            continue
+        seed = await asyncio.to_thread(spec.seed.ensure_version, tracking_uri,
+                                       seed_dataset_dir(layout, spec.name), out.progress)
+        filing = await file_seed_model(target, identity.identities_dir, spec, seed,
+                                       out.progress)
+        filed[spec.seed.model_name] = (f"{filing.name} ({filing.filing_number}, "
+                                       f"version {seed.version})")
+    return filed
 
 
 async def run_platform(layout: HomeLayout, ports: StackPorts, out: Output) -> int:
@@ -128,7 +111,7 @@ async def run_platform(layout: HomeLayout, ports: StackPorts, out: Output) -> in
     supervisor = Supervisor(logs_dir=layout.logs_dir, state_file=layout.state_file,
                             on_event=out.progress)
 
-    async def start() -> str:
+    async def start() -> dict[str, str]:
         await supervisor.start(infrastructure(layout, ports))
         # The issuer key must exist before the registry starts: it verifies tokens with it.
         # Each domain's assertion key is made here, before its gateway is handed it.
@@ -143,8 +126,9 @@ async def run_platform(layout: HomeLayout, ports: StackPorts, out: Output) -> in
         await supervisor.start([registry_component(ports)])
         await supervisor.start(gateway_components(layout, ports))
         await reissue_platform_identities(stale, layout, ports, out)
-        filed = await govern_seed_model(layout, ports, out)
-        await supervisor.start(classify_components(layout, ports))
+        filed = await govern_seed_models(layout, ports, out)
+        for spec in discover():
+            await supervisor.start(service_components(layout, ports, spec))
         return filed
 
     starting = asyncio.ensure_future(start())
@@ -173,30 +157,31 @@ async def run_platform(layout: HomeLayout, ports: StackPorts, out: Output) -> in
         out.progress("all components stopped")
 
 
-def print_ready(out: Output, ports: StackPorts, filed: str, layout: HomeLayout) -> None:
-    from zhijian.cli.demo import DEMO_IDENTITIES
+def print_ready(out: Output, ports: StackPorts, filed: dict[str, str],
+                layout: HomeLayout) -> None:
+    from zhijian.cli.bootstrap import DEMO_IDENTITIES
 
     endpoints = {
         **{f"gateway_{domain}": ports.gateway_target(domain) for domain in NETWORK_DOMAINS},
-        "classify_grpc": f"127.0.0.1:{ports.classify_grpc}",
-        "classify_metrics": f"http://127.0.0.1:{ports.classify_metrics}/metrics",
-        "classify_model_server": f"http://127.0.0.1:{ports.classify_model_server}",
+        **service_endpoints(ports),
         "registry_grpc": f"127.0.0.1:{ports.registry_grpc}",
         "mlflow": f"http://127.0.0.1:{ports.mlflow}",
         "span_sink": f"127.0.0.1:{ports.sink}",
     }
+    examples = [example for spec in discover() for example in spec.examples]
+    models = list(filed)
     data = {
         "home": str(layout.root),
-        "model": {"name": "zhijian-classify", "filing": filed},
+        "models": [{"name": name, "filing": filing} for name, filing in filed.items()],
         "endpoints": endpoints,
         "identities": {d.name: {"subject": d.subject, "roles": list(d.roles),
                                 "clearance": d.clearance} for d in DEMO_IDENTITIES},
-        "sample_call": 'zhijian classify --as business "一次性使用无菌注射器"',
+        "sample_calls": [example.split("   #")[0] for example in examples],
     }
     text = "\n".join([
         "",
         f"zhijian is up (ZHIJIAN_HOME={layout.root})",
-        f"zhijian-classify serves {filed}",
+        *(f"{name} serves {filing}" for name, filing in filed.items()),
         *(f"  {name:<22} {endpoint}" for name, endpoint in endpoints.items()),
         "",
         "Demo identities (act as one with --as NAME, or export ZHIJIAN_AS=NAME):",
@@ -206,13 +191,12 @@ def print_ready(out: Output, ports: StackPorts, filed: str, layout: HomeLayout) 
         "Every call goes through a gateway: --domain internet|extranet|intranet picks which "
         f"(default {DEFAULT_DOMAIN}).",
         "Try, in another shell (source .venv/bin/activate first):",
-        '  zhijian classify --as business "一次性使用无菌注射器"',
-        '  zhijian classify --as business --domain internet "一次性使用无菌注射器"'
-        "   # refused: the seed model is not filed for the internet",
+        *(f"  {example}" for example in examples),
         "  zhijian filing list --as auditor",
         "  zhijian filing show <filing id> --as auditor",
-        "  zhijian deploy status zhijian-classify --as sre",
-        "  zhijian deploy suspend zhijian-classify --reason drill --as sre",
+        *(line for model in models[:1] for line in (
+            f"  zhijian deploy status {model} --as sre",
+            f"  zhijian deploy suspend {model} --reason drill --as sre")),
         "  zhijian audit verify --as auditor",
         "  zhijian status",
         "",

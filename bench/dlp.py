@@ -1,6 +1,6 @@
 """Throughput of the data-level detectors, and what the worst inputs cost.
 
-    python -m zhijian.dlp_bench          # part of `make bench`
+    python -m bench dlp          # part of `make bench`
 
 Prints, from one run on this machine: the detectors' throughput in MB/s (UTF-8) on real
 public text from ../shared/datasets (or on a built-in ordinary text when it is absent),

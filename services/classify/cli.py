@@ -1,4 +1,5 @@
-"""``zhijian classify | train classify | eval classify``."""
+"""``zhijian classify | train classify | eval classify``: the classify service's commands,
+added to the platform's CLI through its spec."""
 
 from __future__ import annotations
 
@@ -12,13 +13,45 @@ import grpc
 from google.protobuf import json_format
 from opentelemetry import trace
 
+from services.classify.service import MODEL_NAME
 from zhijian import metadata as md
 from zhijian.cli.output import Output
+from zhijian.cli.session import add_identity_args
 from zhijian.cli.stack import StackPorts, platform_env
 from zhijian.client import open_channel
 from zhijian.config import HomeLayout, zhijian_home
 from zhijian.errors import parse_error
+from zhijian.service_spec import CommandGroups, json_flag
 from zhijian.telemetry import current_trace_id, setup_tracing, shutdown_tracing
+
+
+def add_commands(groups: CommandGroups) -> None:
+    classify = groups.commands.add_parser("classify", help="classify a product text")
+    classify.add_argument("text")
+    classify.add_argument("--task", action="append", dest="tasks",
+                          choices=["product_category", "device_class", "review_route"],
+                          help="task to run (repeatable; default all)")
+    classify.add_argument("--lang", choices=["zh", "en"], default="zh",
+                          help="language of display names")
+    classify.add_argument("--level", choices=["L1", "L2", "L3", "L4"],
+                          help="declared data level of the text (x-zhijian-data-level); "
+                               "the service also detects it from the content")
+    classify.add_argument("--timeout", type=float, default=10.0, help="deadline in seconds")
+    add_identity_args(classify)
+    json_flag(classify)
+    classify.set_defaults(handler=cmd_classify)
+
+    train = groups.train.add_parser("classify", help=f"train {MODEL_NAME}")
+    train.add_argument("--data", help="labelled JSONL corpus (default: the seed "
+                       "corpus); format in services/classify/corpus/README.md")
+    json_flag(train)
+    train.set_defaults(handler=cmd_train_classify)
+
+    evaluate = groups.evaluate.add_parser("classify", help="real-data evaluation of the "
+                                          "classify model beside a plain baseline")
+    evaluate.add_argument("--datasets", help="datasets folder (default ../shared/datasets)")
+    json_flag(evaluate)
+    evaluate.set_defaults(handler=cmd_eval_classify)
 
 
 def _platform_env() -> dict[str, str]:

@@ -3,7 +3,7 @@ text to the model server and the JSON back, with no validation, tracing or metri
 forwards the caller's assertion and request id as the classify service does (the model
 server answers nothing without them), and checks nothing itself.
 
-``python -m services.classify.bench_passthrough --port P --model-server-url URL``
+``python -m bench.classify_passthrough --port P --model-server-url URL``
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ import httpx
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.classify.bench_passthrough import METHOD as PASSTHROUGH_METHOD
+from bench.classify_passthrough import METHOD as PASSTHROUGH_METHOD
 from services.classify.model_client import Forwarded
 from services.classify.training import SEED_CORPUS
 from zhijian import metadata as md
@@ -235,7 +235,7 @@ async def network_arms(classify_target: str, model_server_url: str, version: str
                        progress: Progress, mint: Mint) -> list[ArmResult]:
     port = free_port()
     passthrough = subprocess.Popen(
-        [sys.executable, "-m", "services.classify.bench_passthrough", "--port", str(port),
+        [sys.executable, "-m", "bench.classify_passthrough", "--port", str(port),
          "--model-server-url", model_server_url, "--version", version],
         stdin=subprocess.DEVNULL)
     try:

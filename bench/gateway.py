@@ -1,4 +1,4 @@
-"""What the gateway costs, measured once on this machine: ``python -m gateway.bench``.
+"""What the gateway costs, measured once on this machine: ``python -m bench gateway``.
 
 Not a test: it prints figures. In a temporary ZHIJIAN_HOME with fresh keys it starts a
 trivial ClassifyService backend (constant answer, but it verifies the caller assertion
@@ -74,7 +74,7 @@ _TRANSPORT: Final = frozenset({"user-agent", "te", "content-type", "host",
                                "grpc-accept-encoding", "grpc-encoding", "grpc-timeout"})
 
 
-# --- the servers (each runs as ``python -m gateway.bench --role ...``) ------------------
+# --- the servers (each runs as ``python -m bench gateway --role ...``) ------------------
 
 class ConstantClassify:
     """A ClassifyService that answers at once with the same result, as a model-free
@@ -528,7 +528,7 @@ async def run(options: Options, workdir: Path) -> Results:
         "ZHIJIAN_GATEWAY_BURST": "1000000",
         "ZHIJIAN_LOG_LEVEL": "WARNING",
     }
-    me = [sys.executable, "-m", "gateway.bench"]
+    me = [sys.executable, "-m", "bench.gateway"]
     gateway_argv = [sys.executable, "-m", "gateway"]
     if options.profile is not None:
         gateway_argv = [sys.executable, "-m", "cProfile", "-o", str(options.profile), "-m",
@@ -658,7 +658,7 @@ def print_profile(path: Path, top: int = 25) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gateway.bench",
+    parser = argparse.ArgumentParser(prog="python -m bench gateway",
                                      description="Measure what the gateway adds (one run).")
     parser.add_argument("--rate", type=float, default=250.0,
                         help="offered load of the latency runs, calls/s (same for all paths)")
@@ -712,7 +712,7 @@ def main(argv: list[str] | None = None) -> int:
                       file=sys.stderr)
             return 1
     print(report(options, results))
-    command = " ".join(["python -m gateway.bench", *(argv if argv is not None else sys.argv[1:])])
+    command = " ".join(["python -m bench gateway", *(argv if argv is not None else sys.argv[1:])])
     print(f"\n(whole run {time.monotonic() - started:.0f} s; command: {command})")
     if options.profile is not None:
         print_profile(options.profile)

@@ -1,7 +1,8 @@
-"""The embedded platform's demo identities and the governed filing of the seed model.
+"""The governed bootstrap of ``zhijian up``: the platform's identities (one per role, and
+one per component) and the filing of each service's seed model.
 
 ``zhijian up`` enrols one identity per role (``--as developer`` and so on), then files
-the seed classify model the way a real version is filed: the developer registers the
+each service's seed model the way a real version is filed: the developer registers the
 datasets and submits, the validator runs the validation, an admin who is neither signs
 the approval, and the deployment is promoted — every step on the governance ledger.
 """
@@ -10,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from zhijian.config import NETWORK_DOMAINS
 from zhijian.files import write_file
 from zhijian.registry.v1 import registry_service_pb2 as pb
+from zhijian.service_spec import SeedDataset, SeedVersion, ServiceSpec, discover
 from zhijian.types.v1 import ai_result_pb2 as types_pb
 
 Progress = Callable[[str], None]
@@ -46,9 +50,12 @@ DEMO_IDENTITIES = (
     DemoIdentity("sre", "user:sre.sun", ("sre",), "L2", "runs the platform; kill switch"),
     DemoIdentity("auditor", "user:audit.qian", ("auditor",), "L4", "reads and verifies ledgers"),
 )
-# Platform components act as identities of their own.
-SERVICE_IDENTITIES = ("classify", "classify-model-server", "gateway-internet",
-                      "gateway-extranet", "gateway-intranet")
+
+def component_identities() -> tuple[str, ...]:
+    """Platform components act as identities of their own: the gateways and every
+    service's processes."""
+    return (*(component for spec in discover() for component in spec.components),
+            *(f"gateway-{domain}" for domain in NETWORK_DOMAINS))
 
 
 def service_identity_name(component: str) -> str:
@@ -64,7 +71,7 @@ Wanted = tuple[str, str, tuple[str, ...], str, int | None]
 def _wanted() -> list[Wanted]:
     return [(d.name, d.subject, d.roles, d.clearance, None) for d in DEMO_IDENTITIES] + [
         (service_identity_name(c), f"svc:{c}", ("service",), "L4", SERVICE_TTL_S)
-        for c in SERVICE_IDENTITIES]
+        for c in component_identities()]
 
 
 def _usable(identities_dir: Path, name: str) -> bool | None:
@@ -106,7 +113,7 @@ def enrol_identities(keys_dir: Path, identities_dir: Path, tokens_dir: Path,
     else:
         stale = [w for w in wanted if not states[w[0]]]
     tokens_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for component in SERVICE_IDENTITIES:
+    for component in component_identities():
         name = service_identity_name(component)
         # Lapsed or missing ones get their file when the registry issues them again.
         if _usable(identities_dir, name):
@@ -187,16 +194,17 @@ class GovernedFiling:
         return await getattr(self._stub, method)(request, metadata=self._meta(name),
                                                  timeout=timeout)
 
-    async def dataset(self, dataset_id: str, path: Path, display: str, note: str) -> str:
+    async def dataset(self, dataset_id: str, seed: SeedDataset,
+                      shared: Mapping[str, Any]) -> str:
         import grpc
+        from google.protobuf import json_format
 
-        request = pb.RegisterDatasetRequest(dataset_id=dataset_id, dataset=pb.Dataset(
-            display_name=display, uri=str(path), source="zhijian seed corpus, written for the "
-            "project (services/classify/corpus)", legal_basis="project's own work; no personal "
-            "data", data_level=types_pb.DATA_LEVEL_L1_PUBLIC, preparation_notes=note,
-            annotation_notes="labelled by the corpus author against the 2017 classification "
-            "catalogue", known_gaps=["invented products; label noise near regulatory "
-                                     "boundaries"]))
+        dataset = json_format.ParseDict(dict(shared), pb.Dataset())
+        dataset.display_name, dataset.uri = seed.display_name, str(seed.path)
+        dataset.preparation_notes = seed.preparation_notes
+        if not dataset.data_level:
+            dataset.data_level = types_pb.DATA_LEVEL_L1_PUBLIC
+        request = pb.RegisterDatasetRequest(dataset_id=dataset_id, dataset=dataset)
         try:
             await self._call("developer", "RegisterDataset", request)
             self._progress(f"  developer registered datasets/{dataset_id}")
@@ -205,26 +213,25 @@ class GovernedFiling:
                 raise
         return f"datasets/{dataset_id}"
 
-    async def file_version(self, version: str, train: Path, test: Path) -> pb.Filing:
-        from services.classify.filing import seed_filing
-        from services.classify.settings import MODEL_NAME
-
+    async def file_version(self, spec: ServiceSpec, seed: SeedVersion) -> pb.Filing:
+        assert spec.seed is not None
+        model, version = spec.seed.model_name, seed.version
         found = await self._call("developer", "ListFilings", pb.ListFilingsRequest(
-            filter=f'identity.model = "{MODEL_NAME}" AND identity.version = "{version}"'))
+            filter=f'identity.model = "{model}" AND identity.version = "{version}"'))
         if found.filings:  # type: ignore[attr-defined]
             filing: pb.Filing = found.filings[0]  # type: ignore[attr-defined]
             return filing
-        self._progress(f"filing {MODEL_NAME} version {version} the governed way:")
-        suffix = f"v{version}"
-        training = await self.dataset(f"seed-train-{suffix}", train, "seed corpus (training)",
-                                      "80% of the seed corpus, split by text hash")
-        testing = await self.dataset(f"seed-test-{suffix}", test, "seed corpus (held-out test)",
-                                     "20% of the seed corpus, split by text hash")
-        draft = seed_filing(version, developers=[self._ids["developer"].subject],
-                            business_owner="user:biz.owner",
-                            security_officer="user:sec.officer",
-                            training_dataset=training, test_dataset=testing,
-                            code_revision=code_revision())
+        self._progress(f"filing {model} version {version} the governed way:")
+        # Dataset ids are the registry's, shared by every service: prefixed with its name.
+        prefix = f"{spec.name}-seed"
+        training = await self.dataset(f"{prefix}-train-v{version}", seed.train,
+                                      spec.seed.dataset)
+        testing = await self.dataset(f"{prefix}-test-v{version}", seed.test, spec.seed.dataset)
+        draft = spec.seed.filing(version, developers=[self._ids["developer"].subject],
+                                 business_owner="user:biz.owner",
+                                 security_officer="user:sec.officer",
+                                 training_dataset=training, test_dataset=testing,
+                                 code_revision=code_revision())
         created: pb.Filing = await self._call(  # type: ignore[assignment]
             "developer", "CreateFiling", pb.CreateFilingRequest(filing=draft))
         self._progress(f"  [1/4] developer created {created.name} ({created.filing_number})")
@@ -292,14 +299,14 @@ class GovernedFiling:
         return deployment
 
 
-async def file_seed_model(target: str, identities_dir: Path, version: str, train: Path,
-                          test: Path, progress: Progress) -> pb.Filing:
+async def file_seed_model(target: str, identities_dir: Path, spec: ServiceSpec,
+                          seed: SeedVersion, progress: Progress) -> pb.Filing:
     """Idempotent: picks up wherever an earlier start left the filing."""
     from zhijian.cli.session import open_registry
 
     async with open_registry(target) as stub:
         flow = GovernedFiling(stub, identities_dir, progress)
-        filing = await flow.file_version(version, train, test)
+        filing = await flow.file_version(spec, seed)
         if filing.state == pb.FILING_STATE_SUBMITTED:
             run = await flow.validate(filing)
             if not run.passed:

@@ -1,0 +1,161 @@
+"""What a service tells the platform about itself, and how the platform finds it.
+
+Each service declares one :class:`ServiceSpec` in ``services/<name>/service.py`` and
+names it under the ``zhijian.services`` entry point group of ``pyproject.toml``. The
+platform (``zhijian up``, ``status``, the gateways' routes, the component identities, the
+CLI's service commands) is derived from the specs it finds, so the kernel never imports a
+service and adding one touches no kernel file.
+
+Everything a spec points at is loaded lazily (hooks are plain callables that import
+inside), so ``zhijian status`` does not pay for a service's scikit-learn or MLflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from zhijian.config import ConfigError, env_int
+
+ENTRY_POINT_GROUP = "zhijian.services"
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ModelServerSpec:
+    """The BentoML model server a service calls: ``bentoml serve <bento>``."""
+
+    bento: str  # "package.module:ServiceClass"
+    default_port: int
+    ready_timeout_s: float = 180.0
+
+
+@dataclass(frozen=True)
+class SeedDataset:
+    """A seed dataset file and what its registration says about it."""
+
+    path: Path
+    display_name: str
+    preparation_notes: str
+
+
+@dataclass(frozen=True)
+class SeedVersion:
+    """A model version ready to be filed on a first start, with the datasets its filing
+    names (written under the platform's home, where the registry may read them)."""
+
+    version: str
+    train: SeedDataset
+    test: SeedDataset
+
+
+@dataclass(frozen=True)
+class SeedModel:
+    """How ``zhijian up`` gets a first version of the service's model to serve.
+
+    ``ensure_version(tracking_uri, folder, progress)`` returns the newest registered
+    version (training one on the seed data if there is none), with the seed datasets
+    written to ``folder``. ``filing(version, **names)`` drafts its filing
+    (``registry.v1.Filing``); the names are the people and datasets of the governed
+    bootstrap: ``developers``, ``business_owner``, ``security_officer``,
+    ``training_dataset``, ``test_dataset``, ``code_revision``. ``dataset`` holds the
+    fields of ``registry.v1.Dataset`` that both seed datasets share (source, legal basis,
+    data level, annotation notes, known gaps)."""
+
+    model_name: str
+    ensure_version: Callable[[str, Path, Progress], SeedVersion]
+    filing: Callable[..., Any]
+    dataset: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CommandGroups:
+    """Where a service adds its CLI commands: top-level verbs (``zhijian classify``) and
+    the model-keyed groups (``zhijian train <model>``, ``eval <model>``). A command sets
+    ``handler(args, out) -> exit code`` with ``set_defaults``."""
+
+    commands: Any  # argparse's subparsers action (its type is private)
+    train: Any
+    evaluate: Any
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str  # "classify": its folder, its component names, its ZHIJIAN_<NAME>_* settings
+    grpc_services: tuple[str, ...]  # full names the gateways route to it
+    module: str  # what ``python -m`` runs
+    default_grpc_port: int
+    default_metrics_port: int
+    model_server: ModelServerSpec | None = None
+    seed: SeedModel | None = None
+    add_commands: Callable[[CommandGroups], None] | None = None
+    ready_timeout_s: float = 150.0
+    # Sample calls for `zhijian up`'s greeting.
+    examples: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        """Its processes, each with an identity of its own (``svc:<component>``)."""
+        return ((f"{self.name}-model-server",) if self.model_server else ()) + (self.name,)
+
+    def setting(self, suffix: str) -> str:
+        return f"ZHIJIAN_{self.name.upper()}_{suffix}"
+
+
+@dataclass(frozen=True)
+class ServicePorts:
+    grpc: int
+    metrics: int
+    model_server: int | None
+
+
+def ports_of(spec: ServiceSpec, env: Mapping[str, str] | None = None) -> ServicePorts:
+    model_server = (env_int(spec.setting("MODEL_SERVER_PORT"), spec.model_server.default_port,
+                            env) if spec.model_server else None)
+    return ServicePorts(grpc=env_int(spec.setting("GRPC_PORT"), spec.default_grpc_port, env),
+                        metrics=env_int(spec.setting("METRICS_PORT"),
+                                        spec.default_metrics_port, env),
+                        model_server=model_server)
+
+
+@functools.cache
+def discover() -> tuple[ServiceSpec, ...]:
+    """Every installed service, in name order. A broken or duplicate spec is a
+    configuration error naming its entry point, not a traceback at start-up."""
+    found: dict[str, ServiceSpec] = {}
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            spec = point.load()
+        except Exception as error:
+            raise ConfigError(f"service entry point {point.name} = {point.value} does not "
+                              f"load: {error}") from error
+        if not isinstance(spec, ServiceSpec):
+            raise ConfigError(f"service entry point {point.name} = {point.value} is not a "
+                              "zhijian.service_spec.ServiceSpec")
+        if spec.name in found:
+            raise ConfigError(f"two services are named {spec.name!r}")
+        found[spec.name] = spec
+    return tuple(found[name] for name in sorted(found))
+
+
+def find(name: str, specs: Sequence[ServiceSpec] | None = None) -> ServiceSpec:
+    for spec in discover() if specs is None else specs:
+        if spec.name == name:
+            return spec
+    raise ConfigError(f"no service named {name!r} is installed")
+
+
+def add_service_commands(groups: CommandGroups,
+                         specs: Sequence[ServiceSpec] | None = None) -> None:
+    for spec in discover() if specs is None else specs:
+        if spec.add_commands is not None:
+            spec.add_commands(groups)
+
+
+def json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
