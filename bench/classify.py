@@ -32,13 +32,13 @@ import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.classify_passthrough import METHOD as PASSTHROUGH_METHOD
-from services.classify.model_client import Forwarded
 from services.classify.training import SEED_CORPUS
 from zhijian import metadata as md
 from zhijian.assertion import AssertionSigner, assertion_metadata
 from zhijian.classify.v1 import classify_service_pb2 as pb
 from zhijian.classify.v1 import classify_service_pb2_grpc
 from zhijian.identity import IdentitySettings
+from zhijian.model_client import Forwarded
 from zhijian.supervisor import free_port
 
 Progress = Callable[[str], None]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from services.classify.model_client import ModelServerClient
 from services.classify.request_checks import classify_service
 from services.classify.servicer import ClassifyServicer
 from services.classify.settings import DEFAULT_GRPC_PORT, DEFAULT_METRICS_PORT, ClassifySettings
@@ -13,6 +12,7 @@ from zhijian.assertion import AssertionVerifier
 from zhijian.config import HomeLayout, ServerSettings, zhijian_home
 from zhijian.domains import NETWORK_DOMAINS
 from zhijian.errors import ZhijianError
+from zhijian.model_client import ModelServerClient
 from zhijian.results import ResultStore
 from zhijian.server import ServerHooks, serve
 from zhijian.serving import (

@@ -23,7 +23,6 @@ import pytest
 from aiohttp import web
 
 from services.classify.labels import LABELS, TASKS
-from services.classify.model_client import ModelServerClient
 from services.classify.servicer import ClassifyServicer
 from services.classify.settings import MODEL_NAME, ClassifySettings
 from zhijian import metadata as md
@@ -37,6 +36,7 @@ from zhijian.assertion import (
 from zhijian.classify.v1 import classify_service_pb2 as pb
 from zhijian.dlp import DEFAULT_BUDGET_S
 from zhijian.errors import PermissionDenied, ZhijianError
+from zhijian.model_client import ModelServerClient
 from zhijian.registry.v1 import registry_service_pb2 as registry_pb
 from zhijian.results import ResultStore
 from zhijian.server import Call

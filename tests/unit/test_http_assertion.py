@@ -36,7 +36,7 @@ CLASSIFY = "zhijian.classify.v1.ClassifyService"
 
 
 def open_paths() -> frozenset[str]:
-    from services.classify.model_server import OPEN_PATHS
+    from zhijian.model_server import OPEN_PATHS
 
     return frozenset(OPEN_PATHS)
 

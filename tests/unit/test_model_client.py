@@ -11,8 +11,8 @@ import grpc
 import pytest
 from aiohttp import web
 
-from services.classify.model_client import Forwarded, ModelServerClient
 from zhijian.errors import DeadlineExceeded, FailedPrecondition, Unavailable, ZhijianError
+from zhijian.model_client import Forwarded, ModelServerClient
 from zhijian.supervisor import free_port
 
 CALLER = Forwarded(assertion="assertion-of-the-call", request_id="request-1")
@@ -39,6 +39,11 @@ def texts_of(body: dict) -> list[str]:
     return [item["text"] for item in body["items"]]
 
 
+def items(texts: list[str]) -> list[dict[str, str]]:
+    """Classify's item shape; the client itself is agnostic of it."""
+    return [{"text": text} for text in texts]
+
+
 async def echo_items(request: web.Request) -> web.Response:
     body = await request.json()
     return web.json_response([{"text": i["text"], "version": i["version"]}
@@ -49,7 +54,7 @@ async def call(handler, texts: list[str], timeout_s: float = 2.0, version: str =
     async for url in serve(handler):
         client = ModelServerClient(url)
         try:
-            return await client.predict(texts, version, timeout_s, CALLER)
+            return await client.predict(items(texts), version, timeout_s, CALLER)
         finally:
             await client.close()
     raise AssertionError("unreachable")
@@ -124,7 +129,7 @@ def test_nothing_listening_is_unavailable_at_once():
     async def scenario() -> None:
         client = ModelServerClient(f"http://127.0.0.1:{free_port()}")
         try:
-            await client.predict(["x"], "7", 5.0, CALLER)
+            await client.predict(items(["x"]), "7", 5.0, CALLER)
         finally:
             await client.close()
 
@@ -139,7 +144,7 @@ def test_no_time_left_fails_before_calling():
     async def scenario() -> None:
         client = ModelServerClient("http://127.0.0.1:9")
         try:
-            await client.predict(["x"], "7", 0.0, CALLER)
+            await client.predict(items(["x"]), "7", 0.0, CALLER)
         finally:
             await client.close()
 
@@ -164,7 +169,7 @@ def test_concurrent_calls_share_requests_and_each_gets_its_own_answers():
             client = ModelServerClient(url, max_in_flight=2)
             try:
                 return list(await asyncio.gather(
-                    *(client.predict([f"t{i}", f"u{i}"], "7", 5.0, forwarded(i))
+                    *(client.predict(items([f"t{i}", f"u{i}"]), "7", 5.0, forwarded(i))
                       for i in range(20))))
             finally:
                 await client.close()
@@ -192,8 +197,8 @@ def test_a_caller_with_a_short_deadline_gives_up_alone():
             client = ModelServerClient(url, max_in_flight=1)
             try:
                 results = await asyncio.gather(
-                    client.predict(["patient"], "7", 5.0, CALLER),
-                    client.predict(["hurried"], "7", 0.2, CALLER), return_exceptions=True)
+                    client.predict(items(["patient"]), "7", 5.0, CALLER),
+                    client.predict(items(["hurried"]), "7", 0.2, CALLER), return_exceptions=True)
                 return results[0], results[1]
             finally:
                 await client.close()
@@ -219,7 +224,7 @@ def test_coalescing_never_mixes_versions_in_one_request():
             client = ModelServerClient(url, max_in_flight=1)
             try:
                 return list(await asyncio.gather(
-                    *(client.predict([f"t{i}"], "7" if i % 3 else "8", 5.0, CALLER)
+                    *(client.predict(items([f"t{i}"]), "7" if i % 3 else "8", 5.0, CALLER)
                       for i in range(30))))
             finally:
                 await client.close()
@@ -262,9 +267,9 @@ def test_a_refusal_reaches_only_the_callers_whose_items_were_refused():
             client = ModelServerClient(url, max_in_flight=1)
             try:
                 return list(await asyncio.gather(
-                    client.predict(["first"], "7", 5.0, CALLER),
-                    client.predict(["good"], "7", 5.0, CALLER),
-                    client.predict(["bad"], "7", 5.0, CALLER), return_exceptions=True))
+                    client.predict(items(["first"]), "7", 5.0, CALLER),
+                    client.predict(items(["good"]), "7", 5.0, CALLER),
+                    client.predict(items(["bad"]), "7", 5.0, CALLER), return_exceptions=True))
             finally:
                 await client.close()
         raise AssertionError("unreachable")
@@ -331,7 +336,7 @@ async def timed_failure(client: ModelServerClient, timeout_s: float) -> tuple[Un
     loop = asyncio.get_running_loop()
     started = loop.time()
     with pytest.raises(Unavailable) as failure:
-        await client.predict(["x"], "7", timeout_s, CALLER)
+        await client.predict(items(["x"]), "7", timeout_s, CALLER)
     return failure.value, loop.time() - started
 
 
@@ -363,7 +368,7 @@ def test_after_a_crash_calls_fail_fast_until_the_restarted_server_answers():
         await web.TCPSite(runner, "127.0.0.1", port).start()
         client = ModelServerClient(f"http://127.0.0.1:{port}")
         try:
-            assert await client.predict(["a"], "7", 5.0, CALLER)  # a pooled connection now
+            assert await client.predict(items(["a"]), "7", 5.0, CALLER)  # a pooled connection now
             await runner.cleanup()  # the crash
             restarting = Restarting(port)
             failures = [await timed_failure(client, 8.0) for _ in range(3)]
@@ -373,7 +378,7 @@ def test_after_a_crash_calls_fail_fast_until_the_restarted_server_answers():
             runner = web.AppRunner(app)
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", port).start()  # loaded, serving again
-            assert await client.predict(["b"], "7", 5.0, CALLER) == [
+            assert await client.predict(items(["b"]), "7", 5.0, CALLER) == [
                 {"text": "b", "version": "7"}]
         finally:
             await client.close()

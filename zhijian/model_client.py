@@ -1,16 +1,19 @@
-"""HTTP client of the classify model server, bounded by the caller's deadline.
+"""HTTP client of a governed model server (``zhijian.model_server``), bounded by the
+caller's deadline.
 
-Every text names the model version that must answer it (the one the registry selected
-for the call); the model server refuses, per item, a version it may not serve.
+An item is a JSON object of the service's item fields; every item names the model
+version that must answer it (the one the registry selected for the call), and the model
+server refuses, per item, a version it may not serve.
 
 Concurrent calls are coalesced per version: while ``max_in_flight`` requests are out,
-texts of new calls queue and leave together in the next request for their version (one
+items of new calls queue and leave together in the next request for their version (one
 version per request, so a version that fails cannot fail another's callers). A lone
 call goes out at once, so this adds no latency; under load it spares the model server
-most of its per-request HTTP work, which costs more than predicting a text. The model
+most of its per-request HTTP work, which costs more than predicting an item. The model
 server still batches across requests (BentoML adaptive batching).
 
-A call holding more text than ``max_chars_per_slice`` goes to the model server in
+A call holding more text than ``max_chars_per_slice`` (the characters of its items'
+string fields) goes to the model server in
 slices, one after another: the model server's adaptive batcher sheds requests it expects
 to miss its latency budget, so one caller's maximal batch (seconds of model time in one
 request) would otherwise have every other caller refused while it runs. In slices, the
@@ -38,8 +41,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 from opentelemetry import context as otel_context
@@ -55,10 +59,11 @@ from zhijian.errors import (
 from zhijian.serving import SERVING_STATE_UNKNOWN  # the model server lost the registry
 
 Prediction = dict[str, Any]
+Item = Mapping[str, Any]  # one item's fields, without its version
 
 # Per-item refusals of the model server (``{"error": CODE, "version": ..., "detail": ...}``).
-MODEL_NOT_SERVABLE = "MODEL_NOT_SERVABLE"  # the registry does not allow it, or its artifacts
-MODEL_LOADING = "MODEL_LOADING"  # allowed, still loading (a promotion moments ago)
+MODEL_NOT_SERVABLE: Final = "MODEL_NOT_SERVABLE"  # not allowed now, or its artifacts differ
+MODEL_LOADING: Final = "MODEL_LOADING"  # allowed, still loading (a promotion moments ago)
 
 
 def item_error(item: Any) -> ZhijianError | None:
@@ -87,13 +92,18 @@ class Forwarded:
         return {md.ASSERTION: self.assertion, md.REQUEST_ID: self.request_id}
 
 
-def predict_body(texts: list[str], version: str) -> dict[str, Any]:
-    return {"items": [{"text": text, "version": version} for text in texts]}
+def predict_body(items: Sequence[Item], version: str) -> dict[str, Any]:
+    return {"items": [{**item, "version": version} for item in items]}
+
+
+def item_chars(item: Item) -> int:
+    """What an item weighs when a call is sliced: the characters of its strings."""
+    return sum(len(value) for value in item.values() if isinstance(value, str))
 
 
 @dataclass
 class _Waiting:
-    texts: list[str]
+    items: Sequence[Item]
     version: str
     deadline: float  # loop time
     future: asyncio.Future[list[Prediction]]
@@ -108,7 +118,7 @@ PROBE_PATH = "/readyz"  # open on the model server, and cheap: no model involved
 
 class ModelServerClient:
     def __init__(self, base_url: str, *, pool_size: int = 64, max_in_flight: int = 4,
-                 max_texts_per_request: int = 64, max_chars_per_slice: int = 16_000,
+                 max_items_per_request: int = 64, max_chars_per_slice: int = 16_000,
                  probe_after_s: float = 1.0, probe_timeout_s: float = 1.0) -> None:
         self._base_url = base_url
         self._probe_after_s = probe_after_s
@@ -121,7 +131,7 @@ class ModelServerClient:
         self._max_slice_chars = max_chars_per_slice
         self._pool_size = pool_size
         self._max_in_flight = max_in_flight
-        self._max_texts = max_texts_per_request
+        self._max_items = max_items_per_request
         self._session: aiohttp.ClientSession | None = None
         self._waiting: deque[_Waiting] = deque()
         self._in_flight: set[asyncio.Task[None]] = set()  # requests made for queued calls
@@ -252,14 +262,14 @@ class ModelServerClient:
             raise Unavailable(f"model server at {self._base_url} gave no answer within "
                               f"{timeout_s:.3f}s", reason="MODEL_SERVER_TIMEOUT") from None
 
-    async def predict(self, texts: list[str], version: str, timeout_s: float,
+    async def predict(self, items: Sequence[Item], version: str, timeout_s: float,
                       forwarded: Forwarded) -> list[Prediction]:
-        """Predictions of ``texts`` by ``version``, asked for the call ``forwarded`` names."""
+        """Predictions of ``items`` by ``version``, asked for the call ``forwarded`` names."""
         if timeout_s <= 0:
             raise DeadlineExceeded("the deadline passed before the model server was called")
-        slices = self._slices(texts)
+        slices = self._slices(items)
         if len(slices) == 1:
-            return await self._predict(texts, version, timeout_s, forwarded)
+            return await self._predict(items, version, timeout_s, forwarded)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         predictions: list[Prediction] = []
@@ -267,29 +277,30 @@ class ModelServerClient:
             predictions += await self._predict(part, version, deadline - loop.time(), forwarded)
         return predictions
 
-    def _slices(self, texts: list[str]) -> list[list[str]]:
-        """Consecutive runs of texts of at most ``max_chars_per_slice`` characters (a
-        longer text alone), in order."""
-        slices: list[list[str]] = [[]]
+    def _slices(self, items: Sequence[Item]) -> list[list[Item]]:
+        """Consecutive runs of items of at most ``max_chars_per_slice`` characters (a
+        longer item alone), in order."""
+        slices: list[list[Item]] = [[]]
         size = 0
-        for text in texts:
-            if slices[-1] and size + len(text) > self._max_slice_chars:
+        for item in items:
+            chars = item_chars(item)
+            if slices[-1] and size + chars > self._max_slice_chars:
                 slices.append([])
                 size = 0
-            slices[-1].append(text)
-            size += len(text)
+            slices[-1].append(item)
+            size += chars
         return slices
 
-    async def _predict(self, texts: list[str], version: str, timeout_s: float,
+    async def _predict(self, items: Sequence[Item], version: str, timeout_s: float,
                        forwarded: Forwarded) -> list[Prediction]:
         if timeout_s <= 0:
             raise DeadlineExceeded("the deadline passed before the model server answered")
         if self._tracer is None:
-            self._tracer = trace.get_tracer("zhijian.classify.model_client")
+            self._tracer = trace.get_tracer("zhijian.model_client")
         loop = asyncio.get_running_loop()
         with self._tracer.start_as_current_span("model_server.predict",
                                                 kind=trace.SpanKind.CLIENT) as span:
-            span.set_attribute("zhijian.batch_size", len(texts))
+            span.set_attribute("zhijian.batch_size", len(items))
             span.set_attribute("zhijian.model_version", version)
             if not self._waiting and self._busy() < self._max_in_flight:
                 # A free slot and nobody queued: the request goes out from here, without
@@ -297,12 +308,12 @@ class ModelServerClient:
                 self._direct += 1
                 try:
                     return self._answers(await self._post(
-                        "/predict", predict_body(texts, version), timeout_s, forwarded),
-                        len(texts))
+                        "/predict", predict_body(items, version), timeout_s, forwarded),
+                        len(items))
                 finally:
                     self._direct -= 1
                     self._send_waiting()
-            waiting = _Waiting(texts, version, loop.time() + timeout_s, loop.create_future(),
+            waiting = _Waiting(items, version, loop.time() + timeout_s, loop.create_future(),
                                forwarded)
             self._waiting.append(waiting)
             self._send_waiting()
@@ -336,11 +347,11 @@ class ModelServerClient:
     def _next_group(self) -> list[_Waiting]:
         """The oldest caller and, in order, later callers of the same version that fit."""
         first = self._waiting.popleft()
-        group, count, others = [first], len(first.texts), deque[_Waiting]()
+        group, count, others = [first], len(first.items), deque[_Waiting]()
         for waiting in self._waiting:
-            if waiting.version == first.version and count + len(waiting.texts) <= self._max_texts:
+            if waiting.version == first.version and count + len(waiting.items) <= self._max_items:
                 group.append(waiting)
-                count += len(waiting.texts)
+                count += len(waiting.items)
             else:
                 others.append(waiting)
         self._waiting = others
@@ -362,7 +373,7 @@ class ModelServerClient:
 
     async def _send(self, group: list[_Waiting]) -> None:
         loop = asyncio.get_running_loop()
-        texts = [text for waiting in group for text in waiting.texts]
+        items = [item for waiting in group for item in waiting.items]
         try:
             # As long as the most patient caller waits; the others stop on their own.
             timeout_s = max(w.deadline for w in group) - loop.time()
@@ -373,8 +384,8 @@ class ModelServerClient:
             # holds for every call of the group. The newest call's, as the one furthest
             # from expiring.
             result = self._checked(
-                await self._post("/predict", predict_body(texts, group[0].version), timeout_s,
-                                 group[-1].forwarded, group[0].context), len(texts))
+                await self._post("/predict", predict_body(items, group[0].version), timeout_s,
+                                 group[-1].forwarded, group[0].context), len(items))
         except Exception as error:
             if not isinstance(error, ZhijianError):
                 error = ZhijianError(f"model client failed: {type(error).__name__}",
@@ -385,8 +396,8 @@ class ModelServerClient:
             return
         offset = 0
         for waiting in group:
-            mine = result[offset:offset + len(waiting.texts)]
-            offset += len(waiting.texts)
+            mine = result[offset:offset + len(waiting.items)]
+            offset += len(waiting.items)
             if waiting.future.done():
                 continue
             try:
