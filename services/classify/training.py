@@ -178,6 +178,7 @@ def _train_and_register(corpus: Corpus, *, tracking_uri: str, progress: Progress
 
     from services.classify.model import MultiTaskClassifier
     from services.classify.pyfunc import CLASSIFIER_ARTIFACT, ClassifyPyfunc, predictions_to_dicts
+    from zhijian.model_code import stage_model_code
 
     started = time.monotonic()
     mlflow.set_tracking_uri(tracking_uri)
@@ -224,6 +225,10 @@ def _train_and_register(corpus: Corpus, *, tracking_uri: str, progress: Progress
             name="model", python_model=ClassifyPyfunc(),
             artifacts={CLASSIFIER_ARTIFACT: str(artifact)}, signature=signature,
             input_example=example, pip_requirements=pip_requirements(),
+            # The version carries the modules its pickle refers to, so it loads where
+            # this checkout's services package is absent or has moved.
+            code_paths=stage_model_code(ClassifyPyfunc.__module__, "services.classify",
+                                        Path(scratch) / "code"),
             registered_model_name=MODEL_NAME)
     version = str(info.registered_model_version)
     return TrainingResult(MODEL_NAME, version, run.info.run_id,
