@@ -25,7 +25,7 @@ import os
 import re
 import stat
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -256,11 +256,23 @@ class DatasetScan:
     records: int  # non-blank lines
 
 
-def scan_dataset(uri: str, access: DatasetAccess, *, check_records: bool = True
-                 ) -> DatasetScan:
+def require_text(record: dict[str, Any]) -> None:
+    """The schema of text-classification records (and the check used where no task type
+    is named): a non-empty ``text``."""
+    text = record.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("'text' must be a non-empty string")
+
+
+# Raises ValueError saying what is wrong with one parsed record.
+RecordCheck = Callable[[dict[str, Any]], None]
+
+
+def scan_dataset(uri: str, access: DatasetAccess, *, check_records: bool = True,
+                 check: RecordCheck = require_text) -> DatasetScan:
     """Digest and record count, read as a stream so that the registry never holds a
-    whole dataset in memory; with ``check_records`` every record is parsed as well
-    (``DatasetError`` names the first bad line)."""
+    whole dataset in memory; with ``check_records`` every record is parsed and checked
+    against ``check`` as well (``DatasetError`` names the first bad line)."""
     fd = open_dataset(uri, access)
     digest = hashlib.sha256()
     records = number = 0
@@ -272,7 +284,7 @@ def scan_dataset(uri: str, access: DatasetAccess, *, check_records: bool = True
         if not raw.strip():
             return 0
         if check_records:
-            _record(raw, number, uri)
+            _record(raw, number, uri, check)
         return 1
 
     try:
@@ -294,13 +306,14 @@ def scan_dataset(uri: str, access: DatasetAccess, *, check_records: bool = True
     return DatasetScan(digest.hexdigest(), records)
 
 
-def parse_records(data: bytes, source: str) -> list[dict[str, Any]]:
+def parse_records(data: bytes, source: str, check: RecordCheck = require_text
+                  ) -> list[dict[str, Any]]:
     """Records of JSONL bytes; ``source`` names the file in error messages."""
-    return [_record(raw, number, source)
+    return [_record(raw, number, source, check)
             for number, raw in enumerate(data.split(b"\n"), start=1) if raw.strip()]
 
 
-def _record(raw: bytes, number: int, source: str) -> dict[str, Any]:
+def _record(raw: bytes, number: int, source: str, check: RecordCheck) -> dict[str, Any]:
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -311,9 +324,10 @@ def _record(raw: bytes, number: int, source: str) -> dict[str, Any]:
         raise DatasetError(f"{source}:{number}: not JSON: {error.msg}") from None
     if not isinstance(record, dict):
         raise DatasetError(f"{source}:{number}: expected a JSON object")
-    text = record.get("text")
-    if not isinstance(text, str) or not text.strip():
-        raise DatasetError(f"{source}:{number}: 'text' must be a non-empty string")
+    try:
+        check(record)
+    except ValueError as error:
+        raise DatasetError(f"{source}:{number}: {error}") from None
     return record
 
 

@@ -27,6 +27,7 @@ from registry.schema import (
     SigningKeyRow,
     ValidationRunRow,
 )
+from registry.validation.spec import DEFAULT_TASK_TYPE
 from zhijian import identity
 from zhijian.errors import (
     Aborted,
@@ -328,6 +329,15 @@ def _snapshot_datasets(session: Session, filing: pb.Filing, digests: Mapping[str
                 f"datasets[{i}]: {use.dataset} holds {types_pb.DataLevel.Name(dataset.data_level)}"
                 " data, above the version's classification.max_data_level",
                 reason="DATASET_ABOVE_MODEL_DATA_LEVEL", metadata={"dataset": use.dataset})
+        # The evaluator reads the test records in its own schema; "" is the default type
+        # on both sides (datasets and plans from before task types were named).
+        planned = filing.validation_plan.task_type or DEFAULT_TASK_TYPE
+        if use.purpose == pb.DATASET_PURPOSE_TEST \
+                and (dataset.task_type or DEFAULT_TASK_TYPE) != planned:
+            raise FailedPrecondition(
+                f"datasets[{i}]: {use.dataset} holds {dataset.task_type or DEFAULT_TASK_TYPE}"
+                f" records, but the validation plan measures {planned}",
+                reason="DATASET_TASK_TYPE_MISMATCH", metadata={"dataset": use.dataset})
         use.snapshot.CopyFrom(dataset)
 
 

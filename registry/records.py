@@ -10,6 +10,7 @@ from typing import TypeVar
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from registry.validation.evaluators import UnknownTaskType, evaluator_for
 from zhijian.errors import FieldViolation
 from zhijian.registry.v1 import registry_service_pb2 as pb
 from zhijian.types.v1 import ai_result_pb2 as types_pb
@@ -150,17 +151,22 @@ def submission_violations(filing: pb.Filing) -> list[FieldViolation]:
     return v
 
 
-METRICS = frozenset({"macro_f1", "accuracy"})
-
-
 def plan_violations(plan: pb.ValidationPlan) -> list[FieldViolation]:
+    """What is wrong with a plan, by the evaluator of its task type: the metrics and
+    perturbations it may name are those the evaluator declares."""
     v: list[FieldViolation] = []
+    try:
+        evaluator = evaluator_for(plan.task_type)
+    except UnknownTaskType as error:
+        v.append(FieldViolation("validation_plan.task_type", str(error), "UNKNOWN_TASK_TYPE"))
+        return v
+    metrics = ", ".join(sorted(evaluator.metrics))
     _need(v, len(plan.metrics) > 0, "validation_plan.metrics",
           "must declare metrics and thresholds before validation")
     for i, metric in enumerate(plan.metrics):
         prefix = f"validation_plan.metrics[{i}]"
-        _need(v, metric.metric in METRICS, f"{prefix}.metric",
-              f"must be one of {', '.join(sorted(METRICS))}")
+        _need(v, metric.metric in evaluator.metrics, f"{prefix}.metric",
+              f"must be one of {metrics} (the {evaluator.task_type} evaluator's metrics)")
         _need(v, bool(metric.target.strip()), f"{prefix}.target", "is required")
         _need(v, metric.comparison != pb.COMPARISON_UNSPECIFIED, f"{prefix}.comparison",
               "is required")
@@ -176,6 +182,12 @@ def plan_violations(plan: pb.ValidationPlan) -> list[FieldViolation]:
         r = plan.robustness
         _need(v, len(r.perturbations) > 0, "validation_plan.robustness.perturbations",
               "must name at least one perturbation")
+        known = ", ".join(evaluator.perturbations) or "none"
+        v.extend(FieldViolation(f"validation_plan.robustness.perturbations[{i}]",
+                                f"unknown perturbation {name!r}; the {evaluator.task_type} "
+                                f"evaluator knows: {known}", "UNKNOWN_PERTURBATION")
+                 for i, name in enumerate(r.perturbations)
+                 if name not in evaluator.perturbations)
         _need(v, bool(r.target.strip()), "validation_plan.robustness.target", "is required")
         _need(v, 0.0 < r.min_stability <= 1.0, "validation_plan.robustness.min_stability",
               "must be within (0, 1]")

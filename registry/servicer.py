@@ -231,7 +231,7 @@ class RegistryServicer:
         actor, _ = self._actor("RegisterDataset", call)
         access = self._ctx.settings.dataset_access
         dataset_id, dataset = catalog.prepare(request, access)
-        scan = await self._reads.run(lambda: catalog.inspect(dataset.uri, access))
+        scan = await self._reads.run(lambda: catalog.inspect(dataset, access))
         return await self._in_thread("RegisterDataset", actor, lambda a: catalog.store(
             self._ctx, a, dataset_id, dataset, scan))
 

@@ -52,7 +52,8 @@ def plan_dict(plan: pb.ValidationPlan) -> dict[str, Any]:
                     for m in plan.metrics],
         "subgroups": list(plan.subgroups), "latency_budget_p95_ms": budget_ms,
         "confidence_level": plan.confidence_level,
-        "bootstrap_resamples": plan.bootstrap_resamples, "seed": 0}
+        "bootstrap_resamples": plan.bootstrap_resamples, "seed": 0,
+        "task_type": plan.task_type}
     if plan.HasField("robustness"):
         result["robustness"] = {"perturbations": list(plan.robustness.perturbations),
                                 "target": plan.robustness.target,

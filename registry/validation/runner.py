@@ -1,4 +1,5 @@
-"""Measure one filed model version against its locked validation plan.
+"""Measure one filed model version against its locked validation plan, with the
+evaluator of the plan's task type (``registry.validation.evaluators``).
 
 Order matters: the version's files are downloaded and checked against the filed SHA-256
 hashes *before* anything is unpickled, and every dataset is checked against its filed
@@ -16,8 +17,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
-import numpy as np
-
 from registry.datasets import (
     UNREADABLE,
     DatasetAccess,
@@ -25,29 +24,20 @@ from registry.datasets import (
     DatasetError,
     parse_records,
     read_dataset,
-    record_hash,
 )
+from registry.validation.evaluators import Evaluator, evaluator_for
+from registry.validation.evaluators.common import ModelOutputError
 from registry.validation.judge import judge
-from registry.validation.perturb import CJK_CHAR, PERTURBATIONS
 from registry.validation.report import DatasetUse, report_json, report_markdown
 from registry.validation.spec import (
     OVERLAP_PURPOSES,
     DatasetSpec,
     Measurements,
-    MetricResult,
-    Plan,
-    RobustnessPlan,
-    RobustnessResult,
     ValidationSpec,
-    parse_subgroup,
 )
-from registry.validation.stats import METRIC_FUNCTIONS, bootstrap_ci
 from zhijian.artifacts import ArtifactMismatch, verify_tree
 
 EXPERIMENT: Final = "zhijian-validation"
-BATCH_SIZE: Final = 256
-LATENCY_CALLS: Final = 200
-WARMUP_CALLS: Final = 10
 REPORT_DIR: Final = "validation"
 
 
@@ -114,35 +104,6 @@ def download_verified_model(spec: ValidationSpec, scratch: Path) -> Path:
     return root
 
 
-def _rows(result: Any) -> list[Any]:
-    if hasattr(result, "to_dict") and hasattr(result, "columns"):  # a pandas DataFrame
-        return list(result.to_dict("records"))
-    return list(result)
-
-
-def predict_outputs(model: Any, texts: Sequence[str]) -> list[Any]:
-    """One model output per text, predicted in batches."""
-    outputs: list[Any] = []
-    for start in range(0, len(texts), BATCH_SIZE):
-        batch = list(texts[start:start + BATCH_SIZE])
-        # A str array, not object: the version's signature is a tensor of str.
-        outputs.extend(_rows(model.predict(np.array(batch, dtype=str))))
-    if len(outputs) != len(texts):
-        raise RunnerError(f"the model returned {len(outputs)} outputs for {len(texts)} texts")
-    return outputs
-
-
-def label_of(output: Any, target: str) -> str:
-    """The predicted label of ``target`` in one output: ``{target: {"label": ...}}`` or
-    ``{target: "label"}``."""
-    value = output.get(target) if isinstance(output, Mapping) else None
-    if isinstance(value, Mapping):
-        value = value.get("label")
-    if not isinstance(value, str):
-        raise RunnerError(f"the model output has no label for {target!r}")
-    return value
-
-
 # --- the datasets ------------------------------------------------------------------------
 
 
@@ -150,7 +111,8 @@ def _count_records(data: bytes) -> int:
     return sum(1 for line in data.split(b"\n") if line.strip())
 
 
-def load_dataset(dataset: DatasetSpec, access: DatasetAccess) -> LoadedDataset:
+def load_dataset(dataset: DatasetSpec, access: DatasetAccess,
+                 evaluator: Evaluator) -> LoadedDataset:
     """The dataset's records, after checking the bytes read are the bytes filed (reading
     once, so the file cannot change between the check and the use)."""
     try:
@@ -169,100 +131,20 @@ def load_dataset(dataset: DatasetSpec, access: DatasetAccess) -> LoadedDataset:
     if dataset.purpose != "test" and dataset.purpose not in OVERLAP_PURPOSES:
         return LoadedDataset(dataset, [], _count_records(data))
     try:
-        records = parse_records(data, dataset.name)
+        records = parse_records(data, dataset.name, evaluator.check_record)
     except DatasetError as error:
         raise RunnerError(str(error)) from None
     return LoadedDataset(dataset, records, len(records))
 
 
-# --- metrics -----------------------------------------------------------------------------
-
-
-def subgroup_value(record: Mapping[str, Any], key: str) -> str | None:
-    value = record.get(key)
-    if value is None and key == "language":
-        # Data without a language field is still split by what the text is written in.
-        return "zh" if CJK_CHAR.search(str(record.get("text", ""))) else "en"
-    return None if value is None else str(value)
-
-
-def in_subgroup(record: Mapping[str, Any], subgroup: str) -> bool:
-    member = parse_subgroup(subgroup)
-    return member is None or subgroup_value(record, member[0]) == member[1]
-
-
-def gold_label(record: Mapping[str, Any], target: str) -> str | None:
-    value = record.get(target)
-    return None if value is None or value == "" else str(value)
-
-
-def metric_scopes(plan: Plan) -> list[tuple[str, str, str]]:
-    """(metric, target, subgroup) to report: the planned ones, then each planned metric on
-    the whole test set and on every planned subgroup."""
-    scopes = [(t.metric, t.target, t.subgroup) for t in plan.metrics]
-    for metric, target, _ in list(scopes):
-        scopes += [(metric, target, s) for s in ("", *plan.subgroups)]
-    return list(dict.fromkeys(scopes))
-
-
-def measure_metric(metric: str, target: str, subgroup: str,
-                   records: Sequence[Mapping[str, Any]], predicted: Sequence[str],
-                   plan: Plan) -> MetricResult:
-    pairs = [(label, pred) for record, pred in zip(records, predicted, strict=True)
-             if in_subgroup(record, subgroup) and (label := gold_label(record, target))]
-    if not pairs:
-        return MetricResult(metric, target, subgroup, None, None, None, 0)
-    gold = [g for g, _ in pairs]
-    pred = [p for _, p in pairs]
-    function = METRIC_FUNCTIONS[metric]
-    lower, upper = bootstrap_ci(gold, pred, function, resamples=plan.bootstrap_resamples,
-                                confidence=plan.confidence_level, seed=plan.seed)
-    return MetricResult(metric, target, subgroup, function(gold, pred), lower, upper,
-                        len(pairs))
-
-
-# --- robustness, overlap, latency --------------------------------------------------------
-
-
-def measure_robustness(model: Any, texts: Sequence[str], baseline: Sequence[str],
-                       plan: RobustnessPlan) -> tuple[list[RobustnessResult], float | None]:
-    """Per perturbation and overall: the share of changed texts whose prediction of the
-    target stays what it was on the original text."""
-    results: list[RobustnessResult] = []
-    unchanged_total = changed_total = 0
-    for name in plan.perturbations:
-        perturb = PERTURBATIONS[name]
-        changed = [(i, p) for i, text in enumerate(texts) if (p := perturb(text)) != text]
-        outputs = predict_outputs(model, [p for _, p in changed]) if changed else []
-        unchanged = sum(label_of(output, plan.target) == baseline[i]
-                        for (i, _), output in zip(changed, outputs, strict=True))
-        results.append(RobustnessResult(name, unchanged / len(changed) if changed else None,
-                                        len(changed)))
-        unchanged_total += unchanged
-        changed_total += len(changed)
-    overall = unchanged_total / changed_total if changed_total else None
-    return results, overall
+# --- overlap ------------------------------------------------------------------------------
 
 
 def count_overlap(test_records: Iterable[Mapping[str, Any]],
-                  datasets: Iterable[LoadedDataset]) -> int:
-    seen = {record_hash(r["text"]) for d in datasets if d.spec.purpose in OVERLAP_PURPOSES
+                  datasets: Iterable[LoadedDataset], evaluator: Evaluator) -> int:
+    seen = {evaluator.overlap_key(r) for d in datasets if d.spec.purpose in OVERLAP_PURPOSES
             for r in d.records}
-    return sum(record_hash(r["text"]) in seen for r in test_records)
-
-
-def measure_latency(model: Any, texts: Sequence[str]) -> tuple[float, float]:
-    """p50 and p95 in ms of single-text calls, after warm-up (first calls fill caches)."""
-    sample = [np.array([t], dtype=str) for t in texts[:LATENCY_CALLS]]
-    for index in range(WARMUP_CALLS):
-        model.predict(sample[index % len(sample)])
-    timings = []
-    for one in sample:
-        started = time.perf_counter()
-        model.predict(one)
-        timings.append((time.perf_counter() - started) * 1000)
-    p50, p95 = np.percentile(timings, [50, 95])
-    return float(p50), float(p95)
+    return sum(evaluator.overlap_key(r) in seen for r in test_records)
 
 
 # --- MLflow ------------------------------------------------------------------------------
@@ -357,34 +239,22 @@ def _log_run(spec: ValidationSpec, measurements: Measurements,
 # --- the run -----------------------------------------------------------------------------
 
 
-def _measure(spec: ValidationSpec, model: Any, datasets: Sequence[LoadedDataset],
-             started: float) -> Measurements:
+def _measure(spec: ValidationSpec, evaluator: Evaluator, model: Any,
+             datasets: Sequence[LoadedDataset], started: float) -> Measurements:
     tests = [d for d in datasets if d.spec.purpose == "test"]
     records = [r for d in tests for r in d.records]
     if not records:
         raise RunnerError("the test datasets hold no records")
-    texts = [str(r["text"]) for r in records]
-    outputs = predict_outputs(model, texts)
-    plan = spec.plan
-    targets = {t.target for t in plan.metrics}
-    if plan.robustness is not None:
-        targets.add(plan.robustness.target)
-    predicted = {target: [label_of(o, target) for o in outputs] for target in sorted(targets)}
-    results = tuple(measure_metric(metric, target, subgroup, records, predicted[target], plan)
-                    for metric, target, subgroup in metric_scopes(plan))
-    robustness: list[RobustnessResult] = []
-    overall: float | None = None
-    if plan.robustness is not None:
-        robustness, overall = measure_robustness(model, texts,
-                                                 predicted[plan.robustness.target],
-                                                 plan.robustness)
-    p50, p95 = measure_latency(model, texts)
+    try:
+        evaluation = evaluator.evaluate(model, records, spec.plan)
+    except ModelOutputError as error:
+        raise RunnerError(str(error)) from None
     return Measurements(
-        test_dataset_sha256=tests[0].spec.sha256, metric_results=results,
-        robustness=tuple(robustness), stability_overall=overall,
-        train_test_overlap_records=count_overlap(records, datasets),
-        latency_p50_ms=p50, latency_p95_ms=p95, artifacts_verified=True,
-        seconds=round(time.monotonic() - started, 2))
+        test_dataset_sha256=tests[0].spec.sha256, metric_results=evaluation.metric_results,
+        robustness=evaluation.robustness, stability_overall=evaluation.stability_overall,
+        train_test_overlap_records=count_overlap(records, datasets, evaluator),
+        latency_p50_ms=evaluation.latency_p50_ms, latency_p95_ms=evaluation.latency_p95_ms,
+        artifacts_verified=True, seconds=round(time.monotonic() - started, 2))
 
 
 def run_validation(spec: ValidationSpec) -> Measurements:
@@ -397,9 +267,11 @@ def run_validation(spec: ValidationSpec) -> Measurements:
         scratch = Path(folder)
         root = download_verified_model(spec, scratch)
         access = spec.dataset_access
-        datasets = [load_dataset(d, access) for d in spec.datasets]
+        # The plan's task type was checked when the spec was parsed.
+        evaluator = evaluator_for(spec.plan.task_type)
+        datasets = [load_dataset(d, access, evaluator) for d in spec.datasets]
         # Loading unpickles code: only files that passed verification get this far, and a
         # changed dataset is refused before the (slow) load.
         model = mlflow.pyfunc.load_model(str(root))
-        measurements = _measure(spec, model, datasets, started)
+        measurements = _measure(spec, evaluator, model, datasets, started)
         return _log_run(spec, measurements, datasets, scratch)

@@ -12,7 +12,7 @@ import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -22,10 +22,8 @@ from registry.datasets import (
     DatasetAccessError,
     dataset_file_path,
 )
-from registry.validation.perturb import PERTURBATIONS
 from zhijian.artifacts import ArtifactDigest
 
-METRICS: Final[tuple[str, ...]] = ("accuracy", "macro_f1")
 COMPARISONS: Final[tuple[str, ...]] = (">=", "<=")
 PURPOSES: Final[tuple[str, ...]] = ("training", "validation", "test", "fine_tuning",
                                     "knowledge_base")
@@ -33,6 +31,8 @@ PURPOSES: Final[tuple[str, ...]] = ("training", "validation", "test", "fine_tuni
 OVERLAP_PURPOSES: Final[frozenset[str]] = frozenset({"training", "validation", "fine_tuning"})
 DEFAULT_CONFIDENCE: Final = 0.95
 DEFAULT_RESAMPLES: Final = 1000
+# Plans written before task types were named are text classification.
+DEFAULT_TASK_TYPE: Final = "text_classification"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -181,11 +181,11 @@ class MetricThreshold:
         return metric_key(self.metric, self.target, self.subgroup)
 
     @classmethod
-    def from_fields(cls, fields: _Fields) -> MetricThreshold:
+    def from_fields(cls, fields: _Fields, metrics: frozenset[str]) -> MetricThreshold:
         metric = fields.text("metric")
-        if metric not in METRICS:
-            raise SpecError(f"{fields.name('metric')}: must be one of {', '.join(METRICS)}, "
-                            f"got {metric!r}")
+        if metric not in metrics:
+            raise SpecError(f"{fields.name('metric')}: must be one of "
+                            f"{', '.join(sorted(metrics))}, got {metric!r}")
         comparison = fields.text("comparison")
         if comparison not in COMPARISONS:
             raise SpecError(f"{fields.name('comparison')}: must be '>=' or '<=', "
@@ -203,14 +203,14 @@ class RobustnessPlan:
     min_stability: float
 
     @classmethod
-    def from_fields(cls, fields: _Fields) -> RobustnessPlan:
+    def from_fields(cls, fields: _Fields, known: Sequence[str]) -> RobustnessPlan:
         perturbations = fields.texts("perturbations")
         if not perturbations:
             raise SpecError(f"{fields.name('perturbations')}: name at least one perturbation")
         for index, name in enumerate(perturbations):
-            if name not in PERTURBATIONS:
+            if name not in known:
                 raise SpecError(f"{fields.name('perturbations')}[{index}]: unknown perturbation "
-                                f"{name!r}; known: {', '.join(PERTURBATIONS)}")
+                                f"{name!r}; known: {', '.join(known) or 'none'}")
         min_stability = _check_fraction(fields.number("min_stability"),
                                         fields.name("min_stability"))
         return cls(perturbations, fields.text("target"), min_stability)
@@ -225,15 +225,26 @@ class Plan:
     confidence_level: float = DEFAULT_CONFIDENCE
     bootstrap_resamples: int = DEFAULT_RESAMPLES
     seed: int = 0
+    task_type: str = DEFAULT_TASK_TYPE
 
     @classmethod
     def from_fields(cls, fields: _Fields) -> Plan:
-        metrics = tuple(MetricThreshold.from_fields(f) for f in fields.objects("metrics"))
+        # Here, not at the top: the evaluators build on this module's types.
+        from registry.validation.evaluators import UnknownTaskType, evaluator_for
+
+        task_type = fields.text("task_type", required=False).strip() or DEFAULT_TASK_TYPE
+        try:
+            evaluator = evaluator_for(task_type)
+        except UnknownTaskType as error:
+            raise SpecError(f"{fields.name('task_type')}: {error}") from None
+        metrics = tuple(MetricThreshold.from_fields(f, evaluator.metrics)
+                        for f in fields.objects("metrics"))
         if not metrics:
             raise SpecError(f"{fields.name('metrics')}: plan at least one metric")
         subgroups = tuple(_check_subgroup(s.strip(), f"{fields.name('subgroups')}[{i}]")
                           for i, s in enumerate(fields.texts("subgroups")))
-        robustness = (RobustnessPlan.from_fields(fields.child("robustness"))
+        robustness = (RobustnessPlan.from_fields(fields.child("robustness"),
+                                                 evaluator.perturbations)
                       if fields.get("robustness") is not None else None)
         budget = fields.number("latency_budget_p95_ms")
         if budget <= 0:
@@ -246,7 +257,7 @@ class Plan:
         return cls(metrics, subgroups, robustness, budget,
                    _check_fraction(confidence, fields.name("confidence_level"),
                                    open_interval=True),
-                   resamples, fields.integer("seed", 0))
+                   resamples, fields.integer("seed", 0), task_type)
 
     @classmethod
     def from_dict(cls, data: Any) -> Plan:

@@ -1,4 +1,5 @@
-"""Classification metrics and percentile-bootstrap confidence intervals.
+"""Classification metrics and percentile-bootstrap confidence intervals (of any statistic
+over resampled records: :func:`bootstrap_statistic`).
 
 ``macro_f1`` is computed with numpy rather than ``sklearn.metrics.f1_score``: the
 bootstrap calls it a thousand times per metric and subgroup, and sklearn's input checks
@@ -53,21 +54,31 @@ def macro_f1(gold: Labels, pred: Labels) -> float:
 METRIC_FUNCTIONS: dict[str, Metric] = {"accuracy": accuracy, "macro_f1": macro_f1}
 
 
-def bootstrap_ci(gold: Labels, pred: Labels, metric_fn: Metric, *, resamples: int,
-                 confidence: float, seed: int) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``metric_fn`` over records resampled with
-    replacement; the same seed gives the same interval."""
-    gold_array, pred_array = _paired(gold, pred)
+def bootstrap_statistic(size: int, statistic: Callable[[NDArray[np.intp]], float], *,
+                        resamples: int, confidence: float, seed: int) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``statistic`` over ``size`` records resampled
+    with replacement (it gets the indices of one resample); the same seed gives the same
+    interval."""
+    if size < 1:
+        raise ValueError("a metric needs at least one labelled record")
     if resamples < 1:
         raise ValueError("resamples must be positive")
     if not 0 < confidence < 1:
         raise ValueError("confidence must be strictly between 0 and 1")
     rng = np.random.default_rng(seed)
-    size = gold_array.size
     values = np.empty(resamples)
     for index in range(resamples):
-        sample = rng.integers(0, size, size=size)
-        values[index] = metric_fn(gold_array[sample], pred_array[sample])
+        values[index] = statistic(rng.integers(0, size, size=size))
     tail = (1 - confidence) / 2 * 100
     lower, upper = np.percentile(values, [tail, 100 - tail])
     return float(lower), float(upper)
+
+
+def bootstrap_ci(gold: Labels, pred: Labels, metric_fn: Metric, *, resamples: int,
+                 confidence: float, seed: int) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``metric_fn`` over records resampled with
+    replacement; the same seed gives the same interval."""
+    gold_array, pred_array = _paired(gold, pred)
+    return bootstrap_statistic(
+        gold_array.size, lambda sample: metric_fn(gold_array[sample], pred_array[sample]),
+        resamples=resamples, confidence=confidence, seed=seed)

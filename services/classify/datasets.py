@@ -76,23 +76,25 @@ def nmpa_text(product_name: str, description: str) -> str:
 def load_nmpa(datasets_dir: Path) -> list[Record]:
     """NMPA 分类界定 rows. Input: product name + description. Answers: ``label``
     (7-way determination) and, when it is one, ``device_class``; grouped by product name."""
-    records: list[Record] = []
-    for row in _read_jsonl(datasets_dir / NMPA_FILE):
+    return [Record(text=row["text"], group=row["group"],
+                   answers={k: row[k] for k in ("label", "device_class") if k in row})
+            for row in nmpa_rows(datasets_dir / NMPA_FILE)]
+
+
+def nmpa_rows(path: Path) -> Iterator[dict[str, Any]]:
+    """The NMPA determinations file as text-classification records (``text``, ``label``
+    and, for device classes, ``device_class``): the transform a registered NMPA dataset
+    names in its provenance (``zhijian.derived_datasets.derive``)."""
+    for row in _read_jsonl(path):
         name = str(row.get("product_name") or "")
         label = str(row.get("label") or "")
         if not name or not label:
             continue
-        answers = {"label": label}
+        record = {"text": nmpa_text(name, str(row.get("description") or "")), "label": label,
+                  "group": normalise_key(name)}
         if label in NMPA_DEVICE_CLASSES:
-            answers["device_class"] = label
-        records.append(
-            Record(
-                text=nmpa_text(name, str(row.get("description") or "")),
-                group=normalise_key(name),
-                answers=answers,
-            )
-        )
-    return records
+            record["device_class"] = label
+        yield record
 
 
 def gudid_text(row: dict[str, Any]) -> str:

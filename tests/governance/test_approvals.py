@@ -4,10 +4,11 @@ one transition to APPROVED when approvers act at the same time."""
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 
-from governance.harness import ADMIN, ADMIN2, DEVELOPER, VALIDATOR, Harness
+from governance.harness import ADMIN, ADMIN2, DEVELOPER, VALIDATOR, Harness, complete_filing
 from registry import filings, validation_jobs
 from registry.context import Actor
 from zhijian.errors import ZhijianError
@@ -229,3 +230,45 @@ def test_approvals_of_different_runs_do_not_add_up(harness: Harness) -> None:
     assert half.revalidate_time == filing.revalidate_time, "two runs made one renewal"
     full = harness.renew(half, newer, ADMIN)
     assert full.revalidate_time.seconds > filing.revalidate_time.seconds
+
+
+def _submit_with_plan(harness: Harness, change: Any) -> ZhijianError:
+    filing = complete_filing(harness.mlflow.new_version(), harness.datasets,
+                             pb.IMPACT_LEVEL_MEDIUM)
+    change(filing.validation_plan)
+    draft = filings.create(harness.ctx, DEVELOPER, pb.CreateFilingRequest(filing=filing))
+    error = refused(filings.submit, harness.ctx, DEVELOPER,
+                    pb.SubmitFilingRequest(name=draft.name))
+    assert harness.get(draft.name).state == pb.FILING_STATE_DRAFT
+    return error
+
+
+def test_a_plan_for_an_unknown_task_type_is_refused_at_submission(harness: Harness) -> None:
+    error = _submit_with_plan(harness, lambda plan: setattr(plan, "task_type", "regression"))
+    assert (error.code.name, error.reason) == ("FAILED_PRECONDITION", "FILING_INCOMPLETE")
+    (violation,) = [v for v in error.violations if v.field == "validation_plan.task_type"]
+    assert violation.reason == "UNKNOWN_TASK_TYPE" and "span_extraction" in violation.description
+
+
+def test_a_plan_names_only_its_evaluators_metrics_and_perturbations(harness: Harness) -> None:
+    def span_plan_with_text_checks(plan: pb.ValidationPlan) -> None:
+        plan.task_type = "span_extraction"  # the plan still names accuracy
+        plan.robustness.CopyFrom(pb.RobustnessPlan(perturbations=["width"], target="date",
+                                                   min_stability=0.9))
+
+    error = _submit_with_plan(harness, span_plan_with_text_checks)
+    fields = {v.field: v for v in error.violations}
+    assert "exact_f1" in fields["validation_plan.metrics[0].metric"].description
+    perturbation = fields["validation_plan.robustness.perturbations[0]"]
+    assert perturbation.reason == "UNKNOWN_PERTURBATION"
+
+
+def test_test_data_of_another_task_type_is_refused_at_submission(harness: Harness) -> None:
+    def span_plan(plan: pb.ValidationPlan) -> None:
+        plan.task_type = "span_extraction"
+        plan.metrics[0].metric = "exact_f1"
+
+    # The harness's test dataset holds text-classification records.
+    error = _submit_with_plan(harness, span_plan)
+    assert (error.code.name, error.reason) == ("FAILED_PRECONDITION",
+                                               "DATASET_TASK_TYPE_MISMATCH")

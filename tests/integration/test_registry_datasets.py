@@ -75,7 +75,8 @@ def _bounded_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_BYTES, ADDRESS_SPACE_BYTES))
 
 
-def _start(tmp: Path) -> RunningRegistry:
+def _start(tmp: Path, *, max_bytes: int = MAX_BYTES,
+           more_roots: tuple[Path, ...] = ()) -> RunningRegistry:
     home, root, outside = tmp / "home", tmp / "datasets", tmp / "elsewhere"
     for folder in (home, root, outside):
         folder.mkdir()
@@ -98,8 +99,8 @@ def _start(tmp: Path) -> RunningRegistry:
         "ZHIJIAN_REGISTRY_GRPC_PORT": str(port),
         "ZHIJIAN_REGISTRY_METRICS_PORT": str(free_port()),
         "ZHIJIAN_REGISTRY_RECONCILE_INTERVAL_S": "3600",
-        "ZHIJIAN_DATASET_ROOTS": str(root),
-        "ZHIJIAN_DATASET_MAX_BYTES": str(MAX_BYTES),
+        "ZHIJIAN_DATASET_ROOTS": os.pathsep.join(map(str, (root, *more_roots))),
+        "ZHIJIAN_DATASET_MAX_BYTES": str(max_bytes),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
     log = tmp / "registry.log"
@@ -263,3 +264,87 @@ def test_other_uri_schemes_are_refused_clearly(registry: RunningRegistry) -> Non
         assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT,
                                   "DATASET_URI_SCHEME_UNSUPPORTED")
         assert "file" in message
+
+
+# --- datasets per task type, and provenance -------------------------------------------
+
+SHARED = REPO.parent / "shared" / "datasets"
+NMPA = SHARED / "nmpa_classification_determinations" / "determinations.jsonl"
+
+
+@pytest.fixture(scope="module")
+def wide_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
+    """A registry that may read the shared public datasets (and files of their size)."""
+    roots = (SHARED,) if SHARED.is_dir() else ()
+    running = _start(tmp_path_factory.mktemp("registry-task-types"), max_bytes=64 << 20,
+                     more_roots=roots)
+    try:
+        yield running
+    finally:
+        running.process.kill()
+        running.process.wait(timeout=30)
+
+
+def _register_as(registry: RunningRegistry, dataset: pb.Dataset, dataset_id: str) -> Any:
+    return registry.stub().RegisterDataset(
+        pb.RegisterDatasetRequest(dataset_id=dataset_id, dataset=dataset),
+        metadata=registry.meta(), timeout=CALL_TIMEOUT_S)
+
+
+def _refused_as(registry: RunningRegistry, dataset: pb.Dataset) -> Any:
+    with pytest.raises(grpc.RpcError) as refused:
+        _register_as(registry, dataset, "")
+    return parse_error(refused.value)
+
+
+def test_a_span_dataset_registers_by_its_task_type_schema(wide_registry) -> None:
+    path = wide_registry.root / "dates.jsonl"
+    text = "患者于2021年3月5日用药，3月9日出现皮疹。"
+    path.write_text(json.dumps({"text": text, "spans": [
+        {"field": "date", "start": 3, "end": 12}, {"field": "date", "start": 16, "end": 20}]},
+        ensure_ascii=False) + "\n", encoding="utf-8")
+    dataset = _dataset(str(path))
+    dataset.task_type = "span_extraction"
+    registered = _register_as(wide_registry, dataset, "ds-dates")
+    assert (registered.task_type, registered.record_count) == ("span_extraction", 1)
+
+    # A span past the end of its text is not a span record.
+    path.write_text(json.dumps({"text": "短", "spans": [{"field": "date", "start": 0,
+                                                         "end": 9}]}) + "\n")
+    error = _refused_as(wide_registry, dataset)
+    assert (error.code, error.reason) == (grpc.StatusCode.INVALID_ARGUMENT,
+                                          "DATASET_MALFORMED")
+    assert "past the text's 1 characters" in error.message and "spans" in error.message
+
+    dataset.task_type = "regression"
+    error = _refused_as(wide_registry, dataset)
+    assert (error.code, error.reason) == (grpc.StatusCode.INVALID_ARGUMENT,
+                                          "UNKNOWN_TASK_TYPE")
+    assert "span_extraction" in error.message  # the known ones are named
+
+
+@pytest.mark.skipif(not NMPA.is_file(), reason="../shared/datasets is not on this machine")
+def test_a_public_file_registers_through_its_transform_with_provenance(wide_registry) -> None:
+    from services.classify.datasets import nmpa_rows
+    from zhijian.derived_datasets import derive
+
+    out = wide_registry.root / "nmpa.jsonl"
+    derivation = derive(NMPA, nmpa_rows, out)
+    dataset = _dataset(str(out))
+    dataset.derived_from.CopyFrom(pb.DatasetDerivation(**derivation.fields()))
+    registered = _register_as(wide_registry, dataset, "ds-nmpa")
+    assert registered.record_count == derivation.records > 3000
+    assert registered.task_type == "text_classification"
+    assert registered.derived_from.source_sha256 == derivation.source_sha256
+    assert registered.derived_from.transform == "services.classify.datasets.nmpa_rows"
+    fetched = wide_registry.stub().GetDataset(pb.GetDatasetRequest(name=registered.name),
+                                              metadata=wide_registry.meta(),
+                                              timeout=CALL_TIMEOUT_S)
+    assert fetched.derived_from == registered.derived_from
+
+    # A provenance that names another state of the source file is refused.
+    dataset.derived_from.source_sha256 = "0" * 64
+    error = _refused_as(wide_registry, dataset)
+    assert (error.code, error.reason) == (grpc.StatusCode.INVALID_ARGUMENT,
+                                          "SOURCE_HASH_MISMATCH")
+    assert derivation.source_sha256 in error.message

@@ -119,6 +119,8 @@ def test_the_plan_hash_changes_with_any_threshold() -> None:
     (["plan", "latency_budget_p95_ms"], -1, "plan.latency_budget_p95_ms"),
     (["plan", "confidence_level"], 1.0, "plan.confidence_level"),
     (["plan", "bootstrap_resamples"], 2.5, "plan.bootstrap_resamples"),
+    (["plan", "task_type"], "regression", "plan.task_type"),
+    (["plan", "task_type"], 3, "plan.task_type"),
 ])
 def test_errors_name_the_field(path: list[Any], value: Any, field: str) -> None:
     data = copy.deepcopy(_spec())
@@ -157,3 +159,15 @@ def test_measurements_survive_json() -> None:
         latency_p95_ms=2.5, artifacts_verified=True, mlflow_run_id="r", report_uri="runs:/r/x",
         report_json_uri="runs:/r/y", report_sha256=SHA, report_markdown="# r\n", seconds=3.0)
     assert Measurements.from_dict(json.loads(json.dumps(measurements.to_dict()))) == measurements
+
+
+def test_a_plan_names_the_metrics_and_perturbations_of_its_task_type() -> None:
+    data = _spec()
+    assert ValidationSpec.from_dict(data).plan.task_type == "text_classification"
+    data["plan"]["task_type"] = "span_extraction"
+    # macro_f1 and the text perturbations are text classification's, not span extraction's.
+    assert "must be one of exact_f1, exact_precision, exact_recall, overlap_f1" in _error(data)
+    data["plan"]["metrics"][0]["metric"] = "overlap_f1"
+    assert "unknown perturbation 'width'; known: none" in _error(data)
+    del data["plan"]["robustness"]
+    assert ValidationSpec.from_dict(data).plan.task_type == "span_extraction"

@@ -404,7 +404,7 @@ class Dependency(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
 
 class Dataset(_message.Message):
-    __slots__ = ("name", "display_name", "uri", "source", "legal_basis", "collection_start_time", "collection_end_time", "record_count", "sha256", "record_hashes_uri", "data_level", "preparation_notes", "annotation_notes", "known_gaps", "registrant", "create_time")
+    __slots__ = ("name", "display_name", "uri", "source", "legal_basis", "collection_start_time", "collection_end_time", "record_count", "sha256", "record_hashes_uri", "data_level", "preparation_notes", "annotation_notes", "known_gaps", "registrant", "create_time", "task_type", "derived_from")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     URI_FIELD_NUMBER: _ClassVar[int]
@@ -421,6 +421,8 @@ class Dataset(_message.Message):
     KNOWN_GAPS_FIELD_NUMBER: _ClassVar[int]
     REGISTRANT_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    TASK_TYPE_FIELD_NUMBER: _ClassVar[int]
+    DERIVED_FROM_FIELD_NUMBER: _ClassVar[int]
     name: str
     display_name: str
     uri: str
@@ -437,7 +439,21 @@ class Dataset(_message.Message):
     known_gaps: _containers.RepeatedScalarFieldContainer[str]
     registrant: str
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., uri: _Optional[str] = ..., source: _Optional[str] = ..., legal_basis: _Optional[str] = ..., collection_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., collection_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., record_count: _Optional[int] = ..., sha256: _Optional[str] = ..., record_hashes_uri: _Optional[str] = ..., data_level: _Optional[_Union[_ai_result_pb2.DataLevel, str]] = ..., preparation_notes: _Optional[str] = ..., annotation_notes: _Optional[str] = ..., known_gaps: _Optional[_Iterable[str]] = ..., registrant: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    task_type: str
+    derived_from: DatasetDerivation
+    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., uri: _Optional[str] = ..., source: _Optional[str] = ..., legal_basis: _Optional[str] = ..., collection_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., collection_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., record_count: _Optional[int] = ..., sha256: _Optional[str] = ..., record_hashes_uri: _Optional[str] = ..., data_level: _Optional[_Union[_ai_result_pb2.DataLevel, str]] = ..., preparation_notes: _Optional[str] = ..., annotation_notes: _Optional[str] = ..., known_gaps: _Optional[_Iterable[str]] = ..., registrant: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., task_type: _Optional[str] = ..., derived_from: _Optional[_Union[DatasetDerivation, _Mapping]] = ...) -> None: ...
+
+class DatasetDerivation(_message.Message):
+    __slots__ = ("source_uri", "source_sha256", "transform", "transform_sha256")
+    SOURCE_URI_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_SHA256_FIELD_NUMBER: _ClassVar[int]
+    TRANSFORM_FIELD_NUMBER: _ClassVar[int]
+    TRANSFORM_SHA256_FIELD_NUMBER: _ClassVar[int]
+    source_uri: str
+    source_sha256: str
+    transform: str
+    transform_sha256: str
+    def __init__(self, source_uri: _Optional[str] = ..., source_sha256: _Optional[str] = ..., transform: _Optional[str] = ..., transform_sha256: _Optional[str] = ...) -> None: ...
 
 class DatasetUse(_message.Message):
     __slots__ = ("dataset", "purpose", "snapshot")
@@ -496,7 +512,7 @@ class MetricThreshold(_message.Message):
     def __init__(self, metric: _Optional[str] = ..., target: _Optional[str] = ..., subgroup: _Optional[str] = ..., comparison: _Optional[_Union[Comparison, str]] = ..., threshold: _Optional[float] = ..., use_confidence_bound: _Optional[bool] = ...) -> None: ...
 
 class ValidationPlan(_message.Message):
-    __slots__ = ("metrics", "subgroups", "robustness", "latency_budget_p95", "confidence_level", "revalidation_interval", "bootstrap_resamples")
+    __slots__ = ("metrics", "subgroups", "robustness", "latency_budget_p95", "confidence_level", "revalidation_interval", "bootstrap_resamples", "task_type")
     METRICS_FIELD_NUMBER: _ClassVar[int]
     SUBGROUPS_FIELD_NUMBER: _ClassVar[int]
     ROBUSTNESS_FIELD_NUMBER: _ClassVar[int]
@@ -504,6 +520,7 @@ class ValidationPlan(_message.Message):
     CONFIDENCE_LEVEL_FIELD_NUMBER: _ClassVar[int]
     REVALIDATION_INTERVAL_FIELD_NUMBER: _ClassVar[int]
     BOOTSTRAP_RESAMPLES_FIELD_NUMBER: _ClassVar[int]
+    TASK_TYPE_FIELD_NUMBER: _ClassVar[int]
     metrics: _containers.RepeatedCompositeFieldContainer[MetricThreshold]
     subgroups: _containers.RepeatedScalarFieldContainer[str]
     robustness: RobustnessPlan
@@ -511,7 +528,8 @@ class ValidationPlan(_message.Message):
     confidence_level: float
     revalidation_interval: _duration_pb2.Duration
     bootstrap_resamples: int
-    def __init__(self, metrics: _Optional[_Iterable[_Union[MetricThreshold, _Mapping]]] = ..., subgroups: _Optional[_Iterable[str]] = ..., robustness: _Optional[_Union[RobustnessPlan, _Mapping]] = ..., latency_budget_p95: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., confidence_level: _Optional[float] = ..., revalidation_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., bootstrap_resamples: _Optional[int] = ...) -> None: ...
+    task_type: str
+    def __init__(self, metrics: _Optional[_Iterable[_Union[MetricThreshold, _Mapping]]] = ..., subgroups: _Optional[_Iterable[str]] = ..., robustness: _Optional[_Union[RobustnessPlan, _Mapping]] = ..., latency_budget_p95: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., confidence_level: _Optional[float] = ..., revalidation_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., bootstrap_resamples: _Optional[int] = ..., task_type: _Optional[str] = ...) -> None: ...
 
 class RobustnessPlan(_message.Message):
     __slots__ = ("perturbations", "target", "min_stability")
