@@ -25,7 +25,7 @@ from registry.datasets import (
     parse_records,
     read_dataset,
 )
-from registry.validation.evaluators import Evaluator, evaluator_for
+from registry.validation.evaluators import Evaluator, RecordError, evaluator_for
 from registry.validation.evaluators.common import ModelOutputError
 from registry.validation.judge import judge
 from registry.validation.report import DatasetUse, report_json, report_markdown
@@ -247,7 +247,7 @@ def _measure(spec: ValidationSpec, evaluator: Evaluator, model: Any,
         raise RunnerError("the test datasets hold no records")
     try:
         evaluation = evaluator.evaluate(model, records, spec.plan)
-    except ModelOutputError as error:
+    except (ModelOutputError, RecordError) as error:
         raise RunnerError(str(error)) from None
     return Measurements(
         test_dataset_sha256=tests[0].spec.sha256, metric_results=evaluation.metric_results,

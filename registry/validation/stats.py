@@ -70,7 +70,9 @@ def bootstrap_statistic(size: int, statistic: Callable[[NDArray[np.intp]], float
     for index in range(resamples):
         values[index] = statistic(rng.integers(0, size, size=size))
     tail = (1 - confidence) / 2 * 100
-    lower, upper = np.percentile(values, [tail, 100 - tail])
+    # A resample on which the statistic is undefined (NaN: AUC with one class drawn)
+    # does not count.
+    lower, upper = np.nanpercentile(values, [tail, 100 - tail])
     return float(lower), float(upper)
 
 

@@ -3,8 +3,10 @@ subgroups and metric scopes a plan asks for."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -29,20 +31,20 @@ def _rows(result: Any) -> list[Any]:
 
 def predict_texts(model: Any, texts: Sequence[str]) -> list[Any]:
     """One model output per text, predicted in batches."""
-    outputs: list[Any] = []
-    for start in range(0, len(texts), BATCH_SIZE):
-        batch = list(texts[start:start + BATCH_SIZE])
-        # A str array, not object: the version's signature is a tensor of str.
-        outputs.extend(_rows(model.predict(np.array(batch, dtype=str))))
-    if len(outputs) != len(texts):
-        raise ModelOutputError(f"the model returned {len(outputs)} outputs for {len(texts)} "
-                               "texts")
-    return outputs
+    # A str array, not object: the version's signature is a tensor of str.
+    return predict_rows(model, texts, lambda batch: np.array(list(batch), dtype=str))
 
 
 def text_latency(model: Any, texts: Sequence[str]) -> tuple[float, float]:
     """p50 and p95 in ms of single-text calls, after warm-up (first calls fill caches)."""
-    sample = [np.array([t], dtype=str) for t in texts[:LATENCY_CALLS]]
+    return rows_latency(model, texts, lambda text: np.array([text], dtype=str))
+
+
+def rows_latency(model: Any, rows: Sequence[Any],
+                 one_input: Callable[[Any], Any]) -> tuple[float, float]:
+    """p50 and p95 in ms of single-row calls (``one_input(row)`` is the model input of
+    one row), after warm-up."""
+    sample = [one_input(row) for row in rows[:LATENCY_CALLS]]
     for index in range(WARMUP_CALLS):
         model.predict(sample[index % len(sample)])
     timings = []
@@ -52,6 +54,25 @@ def text_latency(model: Any, texts: Sequence[str]) -> tuple[float, float]:
         timings.append((time.perf_counter() - started) * 1000)
     p50, p95 = np.percentile(timings, [50, 95])
     return float(p50), float(p95)
+
+
+def predict_rows(model: Any, rows: Sequence[Any], batch_input: Callable[[Sequence[Any]], Any]
+                 ) -> list[Any]:
+    """One model output per row, predicted in batches (``batch_input`` builds the model
+    input of a batch)."""
+    outputs: list[Any] = []
+    for start in range(0, len(rows), BATCH_SIZE):
+        outputs.extend(_rows(model.predict(batch_input(rows[start:start + BATCH_SIZE]))))
+    if len(outputs) != len(rows):
+        raise ModelOutputError(f"the model returned {len(outputs)} outputs for {len(rows)} "
+                               "records")
+    return outputs
+
+
+def canonical_sha256(value: Any) -> str:
+    """SHA-256 of ``value`` as canonical JSON: the overlap key of structured records."""
+    encoded = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
 def subgroup_value(record: Mapping[str, Any], key: str) -> str | None:
