@@ -1,8 +1,9 @@
-"""``python -m bench classify | suspension | gateway | dlp [options]`` (also ``zhijian
-bench``).
+"""``python -m bench classify | suspension | gateway | dlp | authz [options]`` (also
+``zhijian bench``).
 
 ``classify`` and ``suspension`` measure the platform that ``zhijian up`` runs; ``gateway``
-starts its own throwaway servers; ``dlp`` times the data-level detectors in process."""
+starts its own throwaway servers; ``dlp`` and ``authz`` time the data-level detectors
+and the gateway's authorization decisions in process."""
 
 from __future__ import annotations
 
@@ -94,8 +95,14 @@ def bench_dlp(argv: Sequence[str]) -> int:
     return main(list(argv))
 
 
+def bench_authz(argv: Sequence[str]) -> int:
+    from bench.authz import main
+
+    return main(list(argv))
+
+
 BENCHMARKS = {"classify": bench_classify, "suspension": bench_suspension,
-              "gateway": bench_gateway, "dlp": bench_dlp}
+              "gateway": bench_gateway, "dlp": bench_dlp, "authz": bench_authz}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

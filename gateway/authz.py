@@ -12,19 +12,17 @@ reloads, so the hot path is one dict lookup. A reload builds a fresh enforcer an
 cache together and swaps them in one assignment, so no decision of the old policy can
 outlive the reload, even one computed concurrently with it.
 
-``python -m gateway.authz --bench`` prints the cached and uncached decision times.
+``python -m bench authz`` prints the cached and uncached decision times.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import csv
 import hashlib
 import json
 import re
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -329,49 +327,3 @@ class PolicyWatcher(threading.Thread):
     def stop(self) -> None:
         self._stopped.set()
         self.join()
-
-
-# --- benchmark ---------------------------------------------------------------------------
-
-_BENCH_METHOD: Final = "/zhijian.classify.v1.ClassifyService/Classify"
-
-
-def _per_call_us(seconds: float, calls: int) -> float:
-    return seconds / calls * 1e6
-
-
-def bench(calls: int = 200_000) -> tuple[float, float]:
-    """(cached, uncached) µs per decide() with the default policy."""
-    authorizer = Authorizer.from_files()
-    roles = frozenset({"business_system"})
-    level = L1
-    authorizer.decide(roles, L4, "extranet", _BENCH_METHOD, level)
-    start = time.perf_counter()
-    for _ in range(calls):
-        authorizer.decide(roles, L4, "extranet", _BENCH_METHOD, level)
-    cached = _per_call_us(time.perf_counter() - start, calls)
-    uncached_calls = max(calls // 100, 200)
-    start = time.perf_counter()
-    for _ in range(uncached_calls):
-        authorizer._state.cache.clear()
-        authorizer.decide(roles, L4, "extranet", _BENCH_METHOD, level)
-    uncached = _per_call_us(time.perf_counter() - start, uncached_calls)
-    return cached, uncached
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gateway.authz")
-    parser.add_argument("--bench", action="store_true", help="time authorization decisions")
-    parser.add_argument("--calls", type=int, default=200_000)
-    args = parser.parse_args(argv)
-    if not args.bench:
-        parser.print_help()
-        return 2
-    cached, uncached = bench(args.calls)
-    print(f"cached decision:   {cached:8.3f} µs  (target ≤ 10 µs)")
-    print(f"uncached decision: {uncached:8.3f} µs  (Casbin over the full default policy)")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

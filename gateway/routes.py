@@ -8,23 +8,37 @@ proto says ``option idempotency_level = NO_SIDE_EFFECTS`` or ``IDEMPOTENT``.
 
 from __future__ import annotations
 
+import functools
+import importlib
+import pkgutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Final
 
 from google.protobuf import descriptor as pb_descriptor
 from google.protobuf import descriptor_pb2
 
-from zhijian.classify.v1 import classify_service_pb2
-from zhijian.extract.v1 import extract_service_pb2
-from zhijian.orchestrator.v1 import orchestrator_service_pb2
-from zhijian.registry.v1 import registry_service_pb2
-from zhijian.risk.v1 import risk_service_pb2
+import zhijian
 
-SERVICE_MODULES: Final[tuple[ModuleType, ...]] = (
-    classify_service_pb2, extract_service_pb2, risk_service_pb2, orchestrator_service_pb2,
-    registry_service_pb2)
+# Where `make proto` writes each contract: zhijian/<name>/v1/<name>_service_pb2.py.
+CONTRACT_SUFFIX: Final = "_service_pb2"
+
+
+@functools.cache
+def service_modules() -> tuple[ModuleType, ...]:
+    """The generated module of every zhijian service contract, found on disk: a new
+    service's contract is routable once its stubs are generated, with no edit here."""
+    found = []
+    for package in pkgutil.iter_modules(zhijian.__path__):
+        versions = Path(zhijian.__path__[0]) / package.name
+        for version in sorted(versions.glob("v[0-9]*")):
+            for module in pkgutil.iter_modules([str(version)]):
+                if module.name.endswith(CONTRACT_SUFFIX):
+                    found.append(importlib.import_module(
+                        f"zhijian.{package.name}.{version.name}.{module.name}"))
+    return tuple(found)
 
 _RETRY_SAFE: Final = frozenset({descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS,
                                 descriptor_pb2.MethodOptions.IDEMPOTENT})
@@ -57,7 +71,7 @@ def build_routes(files: Iterable[pb_descriptor.FileDescriptor] | None = None
                  ) -> dict[str, Route]:
     """Method path -> route for every service of ``files`` (default: all of zhijian)."""
     if files is None:
-        files = [module.DESCRIPTOR for module in SERVICE_MODULES]
+        files = [module.DESCRIPTOR for module in service_modules()]
     routes: dict[str, Route] = {}
     for file in files:
         for service in file.services_by_name.values():

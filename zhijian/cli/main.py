@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         "bench", help="benchmarks that print ratios from one run (python -m bench NAME "
         "--help lists each one's options)")
     bench.add_argument("name", metavar="NAME",
-                       help="classify, suspension or gateway (`python -m bench --help`)")
+                       help="classify, suspension, gateway, dlp or authz (`python -m bench`)")
     bench.add_argument("options", nargs=argparse.REMAINDER,
                        help="passed to the benchmark")
     bench.set_defaults(json=False)  # `--json` after NAME goes to the benchmark
