@@ -27,7 +27,7 @@ from registry.schema import (
     SigningKeyRow,
     ValidationRunRow,
 )
-from registry.validation.spec import DEFAULT_TASK_TYPE
+from registry.validation.evaluators import DEFAULT_TASK_TYPE
 from zhijian import identity
 from zhijian.errors import (
     Aborted,

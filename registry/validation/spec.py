@@ -22,6 +22,7 @@ from registry.datasets import (
     DatasetAccessError,
     dataset_file_path,
 )
+from registry.validation.evaluators import DEFAULT_TASK_TYPE, UnknownTaskType, evaluator_for
 from zhijian.artifacts import ArtifactDigest
 
 COMPARISONS: Final[tuple[str, ...]] = (">=", "<=")
@@ -31,8 +32,6 @@ PURPOSES: Final[tuple[str, ...]] = ("training", "validation", "test", "fine_tuni
 OVERLAP_PURPOSES: Final[frozenset[str]] = frozenset({"training", "validation", "fine_tuning"})
 DEFAULT_CONFIDENCE: Final = 0.95
 DEFAULT_RESAMPLES: Final = 1000
-# Plans written before task types were named are text classification.
-DEFAULT_TASK_TYPE: Final = "text_classification"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -229,9 +228,6 @@ class Plan:
 
     @classmethod
     def from_fields(cls, fields: _Fields) -> Plan:
-        # Here, not at the top: the evaluators build on this module's types.
-        from registry.validation.evaluators import UnknownTaskType, evaluator_for
-
         task_type = fields.text("task_type", required=False).strip() or DEFAULT_TASK_TYPE
         try:
             evaluator = evaluator_for(task_type)

@@ -18,11 +18,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from registry.validation.spec import DEFAULT_TASK_TYPE, MetricResult, Plan, RobustnessResult
+if TYPE_CHECKING:  # the spec reads this catalogue to check plans; it never runs back
+    from registry.validation.spec import MetricResult, Plan, RobustnessResult
 
 ENTRY_POINT_GROUP: Final = "zhijian.evaluators"
+# Plans and datasets from before task types were named are text classification.
+DEFAULT_TASK_TYPE: Final = "text_classification"
 __all__ = ["DEFAULT_TASK_TYPE", "Evaluation", "Evaluator", "RecordError", "UnknownTaskType",
            "evaluator_for", "evaluators"]
 
