@@ -53,13 +53,13 @@ from zhijian.registry.v1.registry_service_pb2 import (
     CALL_DECISION_DENIED,
     CallRecord,
 )
-from zhijian.serving import (
+from zhijian.types.v1 import ai_result_pb2 as types_pb
+from zhijian.version_choice import (
     MODEL_EXPIRED,
     MODEL_NOT_APPROVED,
     MODEL_NOT_AUTHORIZED_FOR_DOMAIN,
     MODEL_SUSPENDED,
 )
-from zhijian.types.v1 import ai_result_pb2 as types_pb
 
 log = logging.getLogger("gateway.proxy")
 _tracer = trace.get_tracer("zhijian.gateway")

@@ -30,7 +30,7 @@ from gateway.revocations import RecordedCredentials, RevocationList
 from gateway.routes import build_routes
 from gateway.settings import GatewaySettings, TlsSettings
 from zhijian.assertion import AssertionSigner
-from zhijian.serving import token_from_file
+from zhijian.deployment_watcher import token_from_file
 from zhijian.telemetry import edge_sampler, setup_json_logging, setup_tracing, shutdown_tracing
 
 log = logging.getLogger("gateway.server")

@@ -24,8 +24,8 @@ from zhijian.config import (
     env_str,
     zhijian_home,
 )
+from zhijian.deployment_watcher import DEFAULT_REGISTRY_TARGET, token_file_from_env
 from zhijian.identity import IdentitySettings
-from zhijian.serving import DEFAULT_REGISTRY_TARGET, token_file_from_env
 
 DEFAULT_PORTS: Final[Mapping[str, int]] = GATEWAY_PORTS
 DEFAULT_METRICS_PORTS: Final[Mapping[str, int]] = GATEWAY_METRICS_PORTS

@@ -43,9 +43,9 @@ from zhijian.identity import level_to_clearance
 from zhijian.model_client import Forwarded, ModelServerClient, Prediction
 from zhijian.results import ResultRecord, ResultStore
 from zhijian.server import Call
-from zhijian.serving import Selected, network_domain_value
 from zhijian.telemetry import current_trace_id
 from zhijian.types.v1 import ai_result_pb2 as types_pb
+from zhijian.version_choice import Selected, network_domain_value
 
 AI_DISCLAIMER = "AI 生成的草稿，须经人工审核 / AI draft — requires human review"
 CEILING_EXCEEDED = "DATA_LEVEL_EXCEEDS_CEILING"
@@ -62,7 +62,7 @@ CALL_SECONDS = Histogram("zhijian_governed_call_seconds",
 
 
 class VersionSelector(Protocol):
-    """What the pipeline needs of :class:`zhijian.serving.DeploymentWatcher`."""
+    """What the pipeline needs of :class:`zhijian.deployment_watcher.DeploymentWatcher`."""
 
     def select(self, routing_key: str | None = None, *, network_domain: int) -> Selected: ...
 

@@ -18,12 +18,13 @@ from pathlib import Path
 
 from zhijian.assertion import AssertionVerifier
 from zhijian.config import HomeLayout, ServerSettings, zhijian_home
+from zhijian.deployment_watcher import DeploymentWatcher, token_from_file
 from zhijian.domains import NETWORK_DOMAINS
 from zhijian.errors import ZhijianError
 from zhijian.model_client import ModelServerClient
 from zhijian.results import ResultStore
 from zhijian.server import ServerHooks, Service, serve
-from zhijian.serving import DeploymentWatcher, describe, token_from_file
+from zhijian.version_choice import describe
 
 log = logging.getLogger("zhijian.governed_service")
 

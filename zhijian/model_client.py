@@ -56,7 +56,7 @@ from zhijian.errors import (
     Unavailable,
     ZhijianError,
 )
-from zhijian.serving import SERVING_STATE_UNKNOWN  # the model server lost the registry
+from zhijian.version_choice import SERVING_STATE_UNKNOWN  # the model server lost the registry
 
 Prediction = dict[str, Any]
 Item = Mapping[str, Any]  # one item's fields, without its version

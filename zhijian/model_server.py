@@ -60,26 +60,28 @@ from pydantic import BaseModel
 from zhijian import metadata as md
 from zhijian.artifacts import ArtifactDigest, ArtifactMismatch, verify_tree
 from zhijian.config import env_str
+from zhijian.deployment_watcher import (
+    DEFAULT_REGISTRY_TARGET,
+    DeploymentWatcher,
+    ThreadedWatcher,
+    token_file_from_env,
+    token_from_file,
+)
 from zhijian.domains import NETWORK_DOMAINS
 from zhijian.errors import ZhijianError
 from zhijian.http_assertion import PROBE_PATHS, AssertionMiddleware
 from zhijian.model_client import MODEL_LOADING, MODEL_NOT_SERVABLE
 from zhijian.registry.v1 import registry_service_pb2 as registry_pb
 from zhijian.registry.v1 import registry_service_pb2_grpc as registry_grpc
-from zhijian.serving import (
-    DEFAULT_REGISTRY_TARGET,
+from zhijian.version_choice import (
     SERVING_STATE_UNKNOWN,
     DeployedVersion,
     Deployment,
-    DeploymentWatcher,
-    ThreadedWatcher,
     artifact_digests,
     artifacts_sha256,
     describe,
     filing_id,
     loadable_anywhere,
-    token_file_from_env,
-    token_from_file,
 )
 
 log = logging.getLogger("zhijian.model_server")

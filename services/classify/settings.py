@@ -19,8 +19,8 @@ from services.classify.service import (  # noqa: F401  (re-exported for the serv
     MODEL_NAME,
 )
 from zhijian.config import DEFAULT_HOST, env_float, env_int, env_str
+from zhijian.deployment_watcher import DEFAULT_REGISTRY_TARGET, token_file_from_env
 from zhijian.dlp import DEFAULT_BUDGET_S
-from zhijian.serving import DEFAULT_REGISTRY_TARGET, token_file_from_env
 
 
 @dataclass(frozen=True)

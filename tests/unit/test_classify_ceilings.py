@@ -3,7 +3,7 @@ filing's clearance, in that order, and attributes reviews to the authenticated c
 
 A real servicer, result store and model client; the model server is a small aiohttp app
 on a loopback port that records what reaches it. The version selection is the real
-:func:`zhijian.serving.select_version` over a hand-built deployment (the watcher that
+:func:`zhijian.version_choice.select_version` over a hand-built deployment (the watcher that
 feeds it from the registry has tests of its own). Calls are handed to the servicer as the
 kernel would, with the assertion verified from real keys.
 """
@@ -40,9 +40,9 @@ from zhijian.model_client import ModelServerClient
 from zhijian.registry.v1 import registry_service_pb2 as registry_pb
 from zhijian.results import ResultStore
 from zhijian.server import Call
-from zhijian.serving import Selected, select_version
 from zhijian.supervisor import free_port
 from zhijian.types.v1 import ai_result_pb2 as types_pb
+from zhijian.version_choice import Selected, select_version
 
 SERVICE = "zhijian.classify.v1.ClassifyService"
 INTERNET = types_pb.NETWORK_DOMAIN_INTERNET

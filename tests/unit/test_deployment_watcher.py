@@ -16,10 +16,10 @@ from typing import Any
 import grpc
 import pytest
 
+from zhijian.deployment_watcher import DeploymentWatcher
 from zhijian.errors import FailedPrecondition, PermissionDenied, Unavailable
 from zhijian.registry.v1 import registry_service_pb2 as registry_pb
 from zhijian.registry.v1 import registry_service_pb2_grpc as registry_grpc
-from zhijian.serving import DeploymentWatcher
 from zhijian.supervisor import free_port
 from zhijian.types.v1 import ai_result_pb2 as types_pb
 

@@ -11,7 +11,8 @@ import pytest
 from zhijian.artifacts import ArtifactDigest
 from zhijian.errors import ZhijianError
 from zhijian.registry.v1 import registry_service_pb2 as registry_pb
-from zhijian.serving import (
+from zhijian.types.v1 import ai_result_pb2 as types_pb
+from zhijian.version_choice import (
     Selected,
     canary_roll,
     loadable_anywhere,
@@ -20,7 +21,6 @@ from zhijian.serving import (
     servable_anywhere,
     servable_versions,
 )
-from zhijian.types.v1 import ai_result_pb2 as types_pb
 
 NOW = 1_900_000_000.0
 DAY = 86_400.0
