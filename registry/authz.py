@@ -37,6 +37,7 @@ METHOD_ROLES: dict[str, frozenset[str]] = {
     "SuspendDeployment": frozenset({"platform_admin", "sre"}),
     "ResumeDeployment": ADMIN,
     "AppendCallRecords": frozenset({"service"}),
+    "AppendReviewRecords": frozenset({"service"}),
     "VerifyLedger": frozenset({"auditor", "platform_admin"}),
     "PruneLedger": ADMIN,
     "RevokeToken": ADMIN,
@@ -54,7 +55,7 @@ METHOD_ROLES: dict[str, frozenset[str]] = {
 }
 READ_METHODS = ("GetFiling", "ListFilings", "GetValidationRun", "ListValidationRuns",
                 "GetDataset", "ListDatasets", "GetDeployment", "ListDeployments",
-                "WatchDeployments", "ListAuditEvents", "ListRevocations")
+                "WatchDeployments", "ListAuditEvents", "ListRevocations", "ListReviewStats")
 for _method in READ_METHODS:
     METHOD_ROLES[_method] = READERS
 assert set(METHOD_ROLES) == {m.name for m in

@@ -242,3 +242,19 @@ class LedgerTombstoneRow(Base):
     drop_time: Mapped[str] = mapped_column(String(40))
     key_id: Mapped[str] = mapped_column(String(64))
     signature: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ReviewRecordRow(Base):
+    """One human review of an AI result, as its service shipped it (the calls ledger holds
+    the same record, chained and signed); counted by ListReviewStats."""
+
+    __tablename__ = "review_records"
+
+    result: Mapped[str] = mapped_column(String(200), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    filing_id: Mapped[str] = mapped_column(ID, index=True)
+    decision: Mapped[int] = mapped_column(Integer)
+    reviewer: Mapped[str] = mapped_column(String(200))
+    review_time: Mapped[float] = mapped_column(Float)
+    recorder: Mapped[str] = mapped_column(String(200))

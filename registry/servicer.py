@@ -22,6 +22,7 @@ from registry import (
     filings,
     identities,
     listing,
+    reviews,
     validation_jobs,
     watch,
 )
@@ -372,6 +373,19 @@ class RegistryServicer:
         return pb.AppendCallRecordsResponse(appended_count=len(result.appended),
                                             duplicate_count=len(result.duplicates),
                                             last_sequence=last)
+
+    async def AppendReviewRecords(self, request: pb.AppendReviewRecordsRequest,
+                                  call: Call) -> pb.AppendReviewRecordsResponse:
+        return await self._run("AppendReviewRecords", call,
+                               lambda a: reviews.append(self._ctx, a, request))
+
+    async def ListReviewStats(self, request: pb.ListReviewStatsRequest,
+                              call: Call) -> pb.ListReviewStatsResponse:
+        found, next_token = await self._page(
+            "ListReviewStats", call, f"reviewstats:{request.model}:{request.filing}", request,
+            (50, 500), lambda offset, limit: reviews.stats_page(self._ctx, request, offset,
+                                                                limit))
+        return pb.ListReviewStatsResponse(stats=found, next_page_token=next_token)
 
     # --- identities ----------------------------------------------------------------
 

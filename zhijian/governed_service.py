@@ -1,7 +1,8 @@
 """The process of a model-backed service: ``python -m services.<name>`` calls :func:`run`.
 
 It owns what every such process has: the deployment watcher that says which version may
-serve, the model-server client, the result store its reviews read, start-up that waits
+serve, the model-server client, the result store its reviews read (and the shipper that
+brings the reviews to the registry), start-up that waits
 for the registry's first word and the model server (then serves anyway, failing closed
 with ``SERVING_STATE_UNKNOWN`` until the state arrives), a clean stop that drains the
 result store, and gRPC serving that admits only calls a gateway vouches for. The service
@@ -23,6 +24,7 @@ from zhijian.domains import NETWORK_DOMAINS
 from zhijian.errors import ZhijianError
 from zhijian.model_client import ModelServerClient
 from zhijian.results import ResultStore
+from zhijian.review_shipper import ReviewShipper
 from zhijian.server import ServerHooks, Service, serve
 from zhijian.version_choice import describe
 
@@ -63,8 +65,11 @@ async def run(process: ServiceProcess,
         DeploymentWatcher(process.registry_target, process.model_name,
                           token=token_from_file(process.token_file)))
     watcher = parts.versions
+    shipper = ReviewShipper(parts.results, process.registry_target,
+                            token_from_file(process.token_file))
 
     async def on_start() -> None:
+        shipper.start()
         await watcher.start()
         arrived, _ = await asyncio.gather(watcher.wait_for_state(FIRST_STATE_WAIT_S),
                                           parts.model_server.wait_ready(MODEL_SERVER_WAIT_S))
@@ -82,6 +87,7 @@ async def run(process: ServiceProcess,
 
     async def on_stop() -> None:
         await watcher.close()
+        await shipper.close()
         await parts.results.close()
         await parts.model_server.close()
 

@@ -3,6 +3,8 @@ acceptance / override rates can be read per model version.
 
 Results are written in batches off the request path (a queue drained by one task);
 ``close()`` drains it, so a clean stop loses nothing. Inputs are kept only as hashes.
+Reviews are kept until the registry has them (``zhijian.review_shipper``): each is marked
+shipped only once the registry confirmed it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ CREATE TABLE IF NOT EXISTS results (
 CREATE TABLE IF NOT EXISTS reviews (
     result_id TEXT PRIMARY KEY REFERENCES results(result_id), decision TEXT NOT NULL,
     reviewer TEXT NOT NULL, reason TEXT NOT NULL, modified TEXT NOT NULL,
-    trace_id TEXT NOT NULL, reviewed_at REAL NOT NULL);
+    trace_id TEXT NOT NULL, reviewed_at REAL NOT NULL, shipped INTEGER NOT NULL DEFAULT 0);
 """
 
 
@@ -64,6 +66,10 @@ class ResultStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(reviews)")}
+        if "shipped" not in columns:  # a store from before reviews reached the registry
+            self._db.execute("ALTER TABLE reviews ADD COLUMN shipped INTEGER NOT NULL "
+                             "DEFAULT 0")
         self._lock = asyncio.Lock()
         self._pending: list[ResultRecord] = []
         self._flush_interval_s = flush_interval_s
@@ -111,7 +117,8 @@ class ResultStore:
         def insert() -> None:
             try:
                 self._db.execute(
-                    "INSERT INTO reviews VALUES (?,?,?,?,?,?,?)",
+                    "INSERT INTO reviews (result_id, decision, reviewer, reason, modified, "
+                    "trace_id, reviewed_at) VALUES (?,?,?,?,?,?,?)",
                     (review.result_id, review.decision, review.reviewer, review.reason,
                      json.dumps(review.modified, ensure_ascii=False), review.trace_id,
                      review.reviewed_at))
@@ -134,6 +141,29 @@ class ResultStore:
         for version, decision, count in rows:
             stats.setdefault(version, {})[decision] = count
         return stats
+
+    async def unshipped_reviews(self, limit: int) -> list[tuple[ReviewRecord, ResultRecord]]:
+        """The oldest reviews the registry has not confirmed, with their results."""
+        rows = await asyncio.to_thread(lambda: self._db.execute(
+            "SELECT v.result_id, v.decision, v.reviewer, v.reason, v.modified, v.trace_id, "
+            "v.reviewed_at, r.* FROM reviews v JOIN results r USING (result_id) "
+            "WHERE v.shipped = 0 ORDER BY v.reviewed_at LIMIT ?", (limit,)).fetchall())
+        return [(ReviewRecord(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5],
+                              row[6]),
+                 ResultRecord(result_id=row[7], service=row[8], model_name=row[9],
+                              model_version=row[10], filing_id=row[11],
+                              outputs=json.loads(row[12]), input_sha256=row[13],
+                              trace_id=row[14], request_id=row[15], created_at=row[16]))
+                for row in rows]
+
+    async def mark_shipped(self, result_ids: list[str]) -> None:
+        def update() -> None:
+            with self._db:
+                self._db.executemany("UPDATE reviews SET shipped = 1 WHERE result_id = ?",
+                                     [(result_id,) for result_id in result_ids])
+
+        async with self._lock:
+            await asyncio.to_thread(update)
 
     async def close(self) -> None:
         if self._flusher is not None:

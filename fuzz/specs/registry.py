@@ -252,6 +252,16 @@ def call_records(_: Fixtures) -> list[pb_message.Message]:
             pb.AppendCallRecordsRequest(records=[record, record])]
 
 
+def review_records(_: Fixtures) -> list[pb_message.Message]:
+    record = pb.ReviewRecord(
+        result=f"classify/results/{uuid.uuid4().hex}", decision=types_pb.REVIEW_DECISION_ACCEPT,
+        model=types_pb.ModelRef(model="zhijian-classify", version="1", filing_id="f-fuzz"),
+        reviewer="user:fuzz.reviewer", review_time=timestamp_pb2.Timestamp(
+            seconds=int(time.time())))
+    return [pb.AppendReviewRecordsRequest(records=[record]),
+            pb.AppendReviewRecordsRequest(records=[record, record])]
+
+
 def enrol(f: Fixtures) -> list[pb_message.Message]:
     seed = f.values.get("enrolment")
     return [seed] if isinstance(seed, pb.EnrollSigningKeyRequest) else \
@@ -481,6 +491,10 @@ SPEC = ServiceSpec(
         MethodSpec("VerifyLedger", (AUDITOR, ADMIN),
                    _fixed(pb.VerifyLedgerRequest(name=GOVERNANCE)), weight=0.2, timeout_s=30.0),
         MethodSpec("AppendCallRecords", (COMPONENT,), call_records, writes=True),
+        MethodSpec("AppendReviewRecords", (COMPONENT,), review_records, writes=True),
+        MethodSpec("ListReviewStats", READERS, _fixed(
+            pb.ListReviewStatsRequest(), pb.ListReviewStatsRequest(model="zhijian-classify"),
+            pb.ListReviewStatsRequest(filing="filings/f-fuzz"))),
         MethodSpec("PruneLedger", (ADMIN,), _fixed(pb.PruneLedgerRequest(name=GOVERNANCE),
                                                    pb.PruneLedgerRequest(name=CALLS)),
                    writes=True, weight=0.5),

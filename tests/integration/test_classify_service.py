@@ -167,7 +167,7 @@ def test_message_over_the_size_limit_is_refused_and_the_server_lives_on(stub):
     assert stub.Classify(pb.ClassifyRequest(text="医用外科口罩"), timeout=10).results
 
 
-def test_review_result_records_a_human_decision_once(stub, reviewer):
+def test_review_result_records_a_human_decision_once(platform, stub, reviewer):
     response = stub.Classify(pb.ClassifyRequest(text="医用外科口罩，三层无纺布"), timeout=10)
     name = f"results/{response.result.result_id}"
     review = reviewer.ReviewResult(pb.ReviewResultRequest(
@@ -182,6 +182,26 @@ def test_review_result_records_a_human_decision_once(stub, reviewer):
         reviewer.ReviewResult(pb.ReviewResultRequest(
             name=name, decision=types_pb.REVIEW_DECISION_ACCEPT), timeout=10)
     assert again.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+    # The review reaches the registry (shipped from the service's store) and is counted
+    # for the version and filing that produced the result.
+    from zhijian.registry.v1 import registry_service_pb2 as registry_pb
+    from zhijian.registry.v1 import registry_service_pb2_grpc as registry_grpc
+
+    model = response.result.model
+    with platform.gateway_channel("reviewer") as channel:
+        registry = registry_grpc.RegistryServiceStub(channel)
+        deadline = time.monotonic() + 20
+        while True:
+            found = [s for s in registry.ListReviewStats(
+                registry_pb.ListReviewStatsRequest(filing=f"filings/{model.filing_id}"),
+                timeout=10).stats if s.model.version == model.version]
+            if (found and found[0].modified >= 1) or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+    assert found, "the review never reached the registry"
+    assert found[0].modified >= 1 and found[0].total >= found[0].modified
+    assert found[0].modify_rate == found[0].modified / found[0].total
 
 
 def test_only_reviewers_review_and_only_as_themselves(stub, reviewer):

@@ -403,7 +403,7 @@ def test_the_admin_cli_shows_and_verifies(platform: Any) -> None:
     shown = platform.cli("filing", "show", json.loads(listed.stdout)["filings"][-1]["name"],
                          "--as", "auditor")
     assert shown.returncode == 0, shown.stderr
-    for section in ("Purpose", "Classification", "Validation", "Approvals"):
+    for section in ("Purpose", "Classification", "Validation", "Approvals", "Human reviews"):
         assert section.lower() in shown.stdout.lower()
     verified = platform.cli("audit", "verify", "--as", "auditor")
     assert verified.returncode == 0, verified.stdout + verified.stderr

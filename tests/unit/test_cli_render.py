@@ -406,3 +406,15 @@ def test_verification_lists_every_problem() -> None:
     assert lines[0].startswith("ledgers/calls: NOT OK — 2 problem(s)")
     assert lines[1] == "  ENTRY_MODIFIED at entry 7 (segment 0): hash mismatch"
     assert lines[2] == "  CHECKPOINT_INVALID (segment 2): signature does not verify"
+
+
+def test_filing_show_gives_review_counts_and_rates_per_version() -> None:
+    stats = pb.ReviewStats(model=types_pb.ModelRef(model="zhijian-classify", version="3",
+                                                   filing_id="f-abc"),
+                           accepted=8, modified=1, rejected=1, total=10, accept_rate=0.8,
+                           modify_rate=0.1, reject_rate=0.1)
+    stats.last_review_time.FromSeconds(1767225600)
+    text = render.render_filing_show(make_filing(), [], [stats])
+    assert ("version 3: 10 reviewed; accepted 8 (80%), modified 1 (10%), rejected 1 (10%); "
+            "last 2026-01-01 00:00 UTC") in text
+    assert "Human reviews: none recorded yet" in render.render_filing_show(make_filing(), [])

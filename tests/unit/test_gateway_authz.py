@@ -87,6 +87,7 @@ EXPECTED: dict[str, dict[str, frozenset[str]]] = {
     G + "ListDeployments": _readers(),
     G + "WatchDeployments": _readers(),
     G + "ListRevocations": _readers(),
+    G + "ListReviewStats": _readers(),
     G + "GetCallerIdentity": _readers(extra={"business_system": GOV}),
     # The audit trail: intranet only
     G + "ListAuditEvents": _intranet(*GOVERNANCE, "service"),
@@ -111,6 +112,7 @@ EXPECTED: dict[str, dict[str, frozenset[str]]] = {
     G + "SuspendDeployment": _intranet("platform_admin", "sre"),
     G + "ResumeDeployment": _intranet("platform_admin"),
     G + "AppendCallRecords": _intranet("service"),
+    G + "AppendReviewRecords": _intranet("service"),
     G + "PruneLedger": _intranet("platform_admin"),
     G + "RevokeToken": _intranet("platform_admin"),
     G + "IssueCredential": _intranet("platform_admin"),
@@ -165,7 +167,7 @@ def policy_copy(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_expected_table_covers_exactly_the_proto_methods() -> None:
     methods = set(proto_methods())
-    assert len(methods) == 55
+    assert len(methods) == 57
     missing = sorted(methods - set(EXPECTED))
     stale = sorted(set(EXPECTED) - methods)
     assert not missing, f"RPCs with no row in EXPECTED: {missing}"

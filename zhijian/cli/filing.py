@@ -349,9 +349,12 @@ def cmd_filing_show(args: argparse.Namespace, out: Output) -> int:
         filing = await registry.call(registry.stub.GetFiling, pb.GetFilingRequest(name=name))
         runs = await registry.call(registry.stub.ListValidationRuns,
                                    pb.ListValidationRunsRequest(parent=name))
+        reviews = await registry.call(registry.stub.ListReviewStats,
+                                      pb.ListReviewStatsRequest(filing=name))
         data = {"filing": message_dict(filing),
-                "validation_runs": [message_dict(r) for r in runs.validation_runs]}
-        return Outcome(data, render_filing_show(filing, runs.validation_runs))
+                "validation_runs": [message_dict(r) for r in runs.validation_runs],
+                "review_stats": [message_dict(s) for s in reviews.stats]}
+        return Outcome(data, render_filing_show(filing, runs.validation_runs, reviews.stats))
     return run(args, out, act)
 
 

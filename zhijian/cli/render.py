@@ -401,10 +401,25 @@ def render_filing(filing: pb.Filing) -> str:
     return "\n".join(lines)
 
 
-def render_filing_show(filing: pb.Filing, runs: Sequence[pb.ValidationRun]) -> str:
-    """``filing show``: the filing, then its newest validation run (runs come newest
-    first, as ListValidationRuns returns them)."""
-    parts = [render_filing(filing), ""]
+def render_review_stats(stats: Sequence[pb.ReviewStats]) -> list[str]:
+    """How reviewers treated the version's drafts: nearly all accepted may mean nobody
+    reviews (automation bias)."""
+    if not stats:
+        return ["Human reviews: none recorded yet"]
+    lines = ["Human reviews"]
+    for s in stats:
+        lines.append(f"  version {s.model.version}: {s.total} reviewed; accepted {s.accepted} "
+                     f"({s.accept_rate:.0%}), modified {s.modified} ({s.modify_rate:.0%}), "
+                     f"rejected {s.rejected} ({s.reject_rate:.0%}); last "
+                     f"{when(s.last_review_time)}")
+    return lines
+
+
+def render_filing_show(filing: pb.Filing, runs: Sequence[pb.ValidationRun],
+                       review_stats: Sequence[pb.ReviewStats] = ()) -> str:
+    """``filing show``: the filing, its human-review counts, then its newest validation
+    run (runs come newest first, as ListValidationRuns returns them)."""
+    parts = [render_filing(filing), "", *render_review_stats(review_stats), ""]
     if not runs:
         parts.append("Latest validation run: none yet")
     else:

@@ -1139,6 +1139,80 @@ class AppendCallRecordsResponse(_message.Message):
     last_sequence: int
     def __init__(self, appended_count: _Optional[int] = ..., duplicate_count: _Optional[int] = ..., last_sequence: _Optional[int] = ...) -> None: ...
 
+class ReviewRecord(_message.Message):
+    __slots__ = ("result", "model", "decision", "reviewer", "review_time", "trace_id", "recorder")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    REVIEWER_FIELD_NUMBER: _ClassVar[int]
+    REVIEW_TIME_FIELD_NUMBER: _ClassVar[int]
+    TRACE_ID_FIELD_NUMBER: _ClassVar[int]
+    RECORDER_FIELD_NUMBER: _ClassVar[int]
+    result: str
+    model: _ai_result_pb2.ModelRef
+    decision: _ai_result_pb2.ReviewDecision
+    reviewer: str
+    review_time: _timestamp_pb2.Timestamp
+    trace_id: str
+    recorder: str
+    def __init__(self, result: _Optional[str] = ..., model: _Optional[_Union[_ai_result_pb2.ModelRef, _Mapping]] = ..., decision: _Optional[_Union[_ai_result_pb2.ReviewDecision, str]] = ..., reviewer: _Optional[str] = ..., review_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trace_id: _Optional[str] = ..., recorder: _Optional[str] = ...) -> None: ...
+
+class AppendReviewRecordsRequest(_message.Message):
+    __slots__ = ("records",)
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    records: _containers.RepeatedCompositeFieldContainer[ReviewRecord]
+    def __init__(self, records: _Optional[_Iterable[_Union[ReviewRecord, _Mapping]]] = ...) -> None: ...
+
+class AppendReviewRecordsResponse(_message.Message):
+    __slots__ = ("appended_count", "duplicate_count")
+    APPENDED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    appended_count: int
+    duplicate_count: int
+    def __init__(self, appended_count: _Optional[int] = ..., duplicate_count: _Optional[int] = ...) -> None: ...
+
+class ListReviewStatsRequest(_message.Message):
+    __slots__ = ("model", "filing", "page_size", "page_token")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    FILING_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    filing: str
+    page_size: int
+    page_token: str
+    def __init__(self, model: _Optional[str] = ..., filing: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ReviewStats(_message.Message):
+    __slots__ = ("model", "accepted", "modified", "rejected", "total", "accept_rate", "modify_rate", "reject_rate", "last_review_time")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    MODIFIED_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    ACCEPT_RATE_FIELD_NUMBER: _ClassVar[int]
+    MODIFY_RATE_FIELD_NUMBER: _ClassVar[int]
+    REJECT_RATE_FIELD_NUMBER: _ClassVar[int]
+    LAST_REVIEW_TIME_FIELD_NUMBER: _ClassVar[int]
+    model: _ai_result_pb2.ModelRef
+    accepted: int
+    modified: int
+    rejected: int
+    total: int
+    accept_rate: float
+    modify_rate: float
+    reject_rate: float
+    last_review_time: _timestamp_pb2.Timestamp
+    def __init__(self, model: _Optional[_Union[_ai_result_pb2.ModelRef, _Mapping]] = ..., accepted: _Optional[int] = ..., modified: _Optional[int] = ..., rejected: _Optional[int] = ..., total: _Optional[int] = ..., accept_rate: _Optional[float] = ..., modify_rate: _Optional[float] = ..., reject_rate: _Optional[float] = ..., last_review_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListReviewStatsResponse(_message.Message):
+    __slots__ = ("stats", "next_page_token")
+    STATS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    stats: _containers.RepeatedCompositeFieldContainer[ReviewStats]
+    next_page_token: str
+    def __init__(self, stats: _Optional[_Iterable[_Union[ReviewStats, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
 class PruneLedgerRequest(_message.Message):
     __slots__ = ("name",)
     NAME_FIELD_NUMBER: _ClassVar[int]

@@ -188,6 +188,16 @@ class RegistryServiceStub:
                 request_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.AppendCallRecordsRequest.SerializeToString,
                 response_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.AppendCallRecordsResponse.FromString,
                 _registered_method=True)
+        self.AppendReviewRecords = channel.unary_unary(
+                '/zhijian.registry.v1.RegistryService/AppendReviewRecords',
+                request_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.AppendReviewRecordsRequest.SerializeToString,
+                response_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.AppendReviewRecordsResponse.FromString,
+                _registered_method=True)
+        self.ListReviewStats = channel.unary_unary(
+                '/zhijian.registry.v1.RegistryService/ListReviewStats',
+                request_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListReviewStatsRequest.SerializeToString,
+                response_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListReviewStatsResponse.FromString,
+                _registered_method=True)
         self.PruneLedger = channel.unary_unary(
                 '/zhijian.registry.v1.RegistryService/PruneLedger',
                 request_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.PruneLedgerRequest.SerializeToString,
@@ -479,6 +489,23 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AppendReviewRecords(self, request, context):
+        """Appends the human reviews of AI results (accept / modify / reject), each also an
+        entry of the calls ledger. Platform identities (svc:*) only: every service ships the
+        reviews its ReviewResult recorded. Idempotent by ReviewRecord.result.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListReviewStats(self, request, context):
+        """Accept / modify / reject counts and rates per model version and filing: the
+        automation-bias check (a reviewer who accepts nearly everything is not reviewing).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def PruneLedger(self, request, context):
         """Drops the ledger's closed segments older than its retention period, leaving a signed
         tombstone for each so that deletion by policy never looks like tampering.
@@ -696,6 +723,16 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.AppendCallRecords,
                     request_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.AppendCallRecordsRequest.FromString,
                     response_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.AppendCallRecordsResponse.SerializeToString,
+            ),
+            'AppendReviewRecords': grpc.unary_unary_rpc_method_handler(
+                    servicer.AppendReviewRecords,
+                    request_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.AppendReviewRecordsRequest.FromString,
+                    response_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.AppendReviewRecordsResponse.SerializeToString,
+            ),
+            'ListReviewStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReviewStats,
+                    request_deserializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListReviewStatsRequest.FromString,
+                    response_serializer=zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListReviewStatsResponse.SerializeToString,
             ),
             'PruneLedger': grpc.unary_unary_rpc_method_handler(
                     servicer.PruneLedger,
@@ -1552,6 +1589,60 @@ class RegistryService:
             '/zhijian.registry.v1.RegistryService/AppendCallRecords',
             zhijian_dot_registry_dot_v1_dot_registry__service__pb2.AppendCallRecordsRequest.SerializeToString,
             zhijian_dot_registry_dot_v1_dot_registry__service__pb2.AppendCallRecordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AppendReviewRecords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zhijian.registry.v1.RegistryService/AppendReviewRecords',
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.AppendReviewRecordsRequest.SerializeToString,
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.AppendReviewRecordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListReviewStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zhijian.registry.v1.RegistryService/ListReviewStats',
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListReviewStatsRequest.SerializeToString,
+            zhijian_dot_registry_dot_v1_dot_registry__service__pb2.ListReviewStatsResponse.FromString,
             options,
             channel_credentials,
             insecure,
