@@ -22,14 +22,14 @@ from zhijian.errors import ZhijianError
 from zhijian.registry.v1 import registry_service_pb2 as registry_pb
 from zhijian.registry.v1 import registry_service_pb2_grpc as registry_grpc
 from zhijian.results import ResultRecord, ResultStore, ReviewRecord
+from zhijian.reviews import DECISIONS as REVIEW_DECISIONS
 from zhijian.types.v1 import ai_result_pb2 as types_pb
 
 log = logging.getLogger("zhijian.review_shipper")
 
 BATCH: Final = 200  # below the registry's 500 per call
-DECISIONS: Final = {"accept": types_pb.REVIEW_DECISION_ACCEPT,
-                    "modify": types_pb.REVIEW_DECISION_MODIFY,
-                    "reject": types_pb.REVIEW_DECISION_REJECT}
+# The store keeps the decision's name; the registry takes the enum ReviewResult read it from.
+DECISIONS: Final = {name: value for value, name in REVIEW_DECISIONS.items()}
 
 
 def review_record(review: ReviewRecord, result: ResultRecord) -> registry_pb.ReviewRecord:
