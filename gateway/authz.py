@@ -30,6 +30,7 @@ from typing import Final
 
 import casbin
 
+from zhijian import service_spec
 from zhijian.assertion import DOMAIN_CEILINGS as KERNEL_CEILINGS
 from zhijian.identity import clearance_to_level
 from zhijian.types.v1 import ai_result_pb2
@@ -130,6 +131,20 @@ def parse_policy(text: str, source: str = "policy") -> list[list[str]]:
         if line.strip() and not line.lstrip().startswith("#"))
 
 
+def installed_service_rows() -> list[list[str]]:
+    """The access lists of the installed services (``zhijian.services`` entry points)."""
+    return service_spec.policy_rows()
+
+
+def merge_rules(policy: list[list[str]],
+                services: Iterable[Sequence[str]]) -> list[list[str]]:
+    """The policy's rules followed by the services' rows it does not already hold (a
+    service's row is checked like a policy line)."""
+    held = {tuple(rule) for rule in policy}
+    return policy + [rule for rule in _check_rules(services, "service access lists")
+                     if tuple(rule) not in held]
+
+
 def build_enforcer(model_text: str, rules: list[list[str]]) -> casbin.Enforcer:
     try:
         enforcer = casbin.Enforcer(casbin.Enforcer.new_model(text=model_text))
@@ -172,16 +187,22 @@ class Authorizer:
     rule set with ``replace_rules``, as gateway/policy_store.py does from PostgreSQL).
     """
 
-    def __init__(self, model_path: Path, policy_path: Path) -> None:
+    def __init__(self, model_path: Path, policy_path: Path,
+                 service_rows: Sequence[Sequence[str]] = ()) -> None:
         self.model_path: Path | None = Path(model_path)
         self.policy_path: Path | None = Path(policy_path)
+        self._service_rows = [list(row) for row in service_rows]
         self._reload_lock = threading.Lock()
         self._state = self._load()
 
     @classmethod
     def from_files(cls, model_path: Path | str = DEFAULT_MODEL,
-                   policy_path: Path | str = DEFAULT_POLICY) -> Authorizer:
-        return cls(Path(model_path), Path(policy_path))
+                   policy_path: Path | str = DEFAULT_POLICY, *,
+                   service_rows: Sequence[Sequence[str]] | None = None) -> Authorizer:
+        """The policy file plus the installed services' access lists (their
+        ``ServiceSpec.access``; ``service_rows`` replaces them, ``()`` for none)."""
+        return cls(Path(model_path), Path(policy_path),
+                   installed_service_rows() if service_rows is None else service_rows)
 
     @classmethod
     def from_rules(cls, model_text: str, rules: Iterable[Sequence[str]], *,
@@ -209,8 +230,10 @@ class Authorizer:
         model_text, policy_text = texts or self._read()
         # Build from the bytes that were hashed, so the digest always describes the
         # policy actually in force even if the file changes while we load it.
-        rules = parse_policy(policy_text, str(self.policy_path))
-        return _State(build_enforcer(model_text, rules), _digest(model_text, policy_text),
+        rules = merge_rules(parse_policy(policy_text, str(self.policy_path)),
+                            self._service_rows)
+        return _State(build_enforcer(model_text, rules),
+                      _digest(model_text, policy_text + "\0" + json.dumps(self._service_rows)),
                       model_text)
 
     def replace_rules(self, rules: Iterable[Sequence[str]], *, source: str = "rules") -> bool:
@@ -234,7 +257,9 @@ class Authorizer:
         file raises PolicyError and leaves the previous policy in force."""
         with self._reload_lock:
             texts = self._read()
-            if _digest(*texts) == self._state.digest:
+            model_text, policy_text = texts
+            if _digest(model_text, policy_text + "\0" + json.dumps(self._service_rows)) \
+                    == self._state.digest:
                 return False
             # One assignment swaps enforcer and an empty cache together: readers see the
             # old generation or the new one, never a mix.

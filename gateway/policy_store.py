@@ -31,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import TracebackType
@@ -406,12 +407,16 @@ async def notify_policy_changed(database_url: str, *, channel: str = CHANNEL) ->
 
 
 async def seed_from_file(database_url: str, policy_path: Path = authz.DEFAULT_POLICY, *,
-                         channel: str = CHANNEL) -> int:
-    """Load a policy file (by default the shipped one) into an empty ``casbin_rule``,
-    creating the table if needed, and notify the gateways; returns the rule count.
-    Raises PolicyError for a malformed file and PolicyTableNotEmpty if rules exist."""
+                         channel: str = CHANNEL,
+                         service_rows: Sequence[Sequence[str]] | None = None) -> int:
+    """Load a policy file (by default the shipped one) and the installed services' access
+    lists into an empty ``casbin_rule``, creating the table if needed, and notify the
+    gateways; returns the rule count. Raises PolicyError for a malformed file and
+    PolicyTableNotEmpty if rules exist."""
     path = Path(policy_path)
-    rules = authz.parse_policy(path.read_text(encoding="utf-8"), str(path))
+    rules = authz.merge_rules(authz.parse_policy(path.read_text(encoding="utf-8"), str(path)),
+                              authz.installed_service_rows() if service_rows is None
+                              else service_rows)
     engine = _engine(database_url, poolclass=NullPool)
     try:
         async with engine.begin() as connection:

@@ -21,6 +21,7 @@ from google.protobuf import descriptor as pb_descriptor
 from google.protobuf import descriptor_pb2
 
 import zhijian
+from zhijian import service_spec
 
 # Where `make proto` writes each contract: zhijian/<name>/v1/<name>_service_pb2.py.
 CONTRACT_SUFFIX: Final = "_service_pb2"
@@ -28,8 +29,9 @@ CONTRACT_SUFFIX: Final = "_service_pb2"
 
 @functools.cache
 def service_modules() -> tuple[ModuleType, ...]:
-    """The generated module of every zhijian service contract, found on disk: a new
-    service's contract is routable once its stubs are generated, with no edit here."""
+    """The generated module of every zhijian service contract, found on disk, and those
+    the installed services' specs name (``ServiceSpec.contracts``): a new service's
+    contract is routable once its stubs are generated, with no edit here."""
     found = []
     for package in pkgutil.iter_modules(zhijian.__path__):
         versions = Path(zhijian.__path__[0]) / package.name
@@ -38,6 +40,10 @@ def service_modules() -> tuple[ModuleType, ...]:
                 if module.name.endswith(CONTRACT_SUFFIX):
                     found.append(importlib.import_module(
                         f"zhijian.{package.name}.{version.name}.{module.name}"))
+    # A service whose contract is generated beside its own code names it in its spec.
+    for spec in service_spec.discover():
+        found.extend(importlib.import_module(name) for name in spec.contracts
+                     if all(module.__name__ != name for module in found))
     return tuple(found)
 
 _RETRY_SAFE: Final = frozenset({descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS,

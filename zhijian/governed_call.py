@@ -77,6 +77,13 @@ class ModelInput:
     declared_level: int  # the request's own data-level field (0 when unset)
     digest: bytes  # hashed into the result record; the input itself is not kept
 
+    @classmethod
+    def of_text(cls, request: Any) -> ModelInput:
+        """The input of a request that is one ``text`` with its declared ``data_level``,
+        sent to the model server as an item ``{"text": ...}``."""
+        return cls(request=request, item={"text": request.text}, texts=(request.text,),
+                   declared_level=request.data_level, digest=request.text.encode())
+
 
 @dataclass(frozen=True)
 class Draft:

@@ -13,19 +13,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from zhijian.assertion import AssertionVerifier
-from zhijian.config import HomeLayout, ServerSettings, zhijian_home
-from zhijian.deployment_watcher import DeploymentWatcher, token_from_file
+from zhijian.config import (
+    DEFAULT_HOST,
+    ConfigError,
+    HomeLayout,
+    ServerSettings,
+    env_str,
+    zhijian_home,
+)
+from zhijian.deployment_watcher import (
+    DEFAULT_REGISTRY_TARGET,
+    DeploymentWatcher,
+    token_file_from_env,
+    token_from_file,
+)
 from zhijian.domains import NETWORK_DOMAINS
 from zhijian.errors import ZhijianError
 from zhijian.model_client import ModelServerClient
 from zhijian.results import ResultStore
 from zhijian.review_shipper import ReviewShipper
 from zhijian.server import ServerHooks, Service, serve
+from zhijian.service_spec import ServiceSpec, ports_of
 from zhijian.version_choice import describe
 
 log = logging.getLogger("zhijian.governed_service")
@@ -52,6 +65,20 @@ class ServiceProcess:
     token_file: Path
     default_grpc_port: int
     default_metrics_port: int
+
+    @classmethod
+    def for_spec(cls, spec: ServiceSpec, env: Mapping[str, str] | None = None) -> ServiceProcess:
+        """The process of ``spec``'s service, configured as ``zhijian up`` starts it:
+        ``ZHIJIAN_<NAME>_MODEL_SERVER_URL`` (else its model server's port on loopback),
+        ``ZHIJIAN_REGISTRY_TARGET``, ``ZHIJIAN_IDENTITY_TOKEN_FILE``."""
+        if spec.seed is None or spec.model_server is None:
+            raise ConfigError(f"service {spec.name} has no model of its own to serve")
+        ports = ports_of(spec, env)
+        return cls(spec.name, spec.seed.model_name,
+                   env_str(spec.setting("MODEL_SERVER_URL"),
+                           f"http://{DEFAULT_HOST}:{ports.model_server}", env).rstrip("/"),
+                   env_str("ZHIJIAN_REGISTRY_TARGET", DEFAULT_REGISTRY_TARGET, env),
+                   token_file_from_env(env), spec.default_grpc_port, spec.default_metrics_port)
 
 
 async def run(process: ServiceProcess,

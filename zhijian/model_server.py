@@ -55,6 +55,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import bentoml
 import grpc
+import numpy as np
 from pydantic import BaseModel
 
 from zhijian import metadata as md
@@ -144,6 +145,20 @@ class PyfuncModel(ServedModel[ItemT]):
 
     def predict(self, items: Sequence[ItemT]) -> list[dict[str, Any]]:
         return list(self.pyfunc.predict(self.model_input(items)))
+
+
+class TextItem(PredictItem):
+    """An item that is one text: what most services send."""
+
+    text: str
+
+
+class TextPyfuncModel(PyfuncModel[TextItem]):
+    """A pyfunc whose input is a batch of texts."""
+
+    def model_input(self, items: Sequence[TextItem]) -> Any:
+        # A str-dtype array, as in the signature's input example; object dtype fails it.
+        return np.array([item.text for item in items], dtype=str)
 
 
 def bento_tag(model_name: str, version: str) -> str:
@@ -501,3 +516,24 @@ def guard(service: Any, *, audience: str) -> None:
     come first, so refusals show in spans and request counts."""
     service.add_asgi_middleware(AssertionMiddleware, open_paths=OPEN_PATHS,
                                 audiences=[audience])
+
+
+def text_model_server(model_name: str, *, bento_name: str, audience: str,
+                      module: str, attribute: str) -> Any:
+    """The governed model server of a model whose items are single texts, for a service
+    module to bind as ``attribute`` (what ``bentoml serve module:attribute`` names)."""
+
+    class TextModelServer(GovernedModelServer[TextItem]):
+        @bentoml.api(**BATCHING)
+        def predict(self, items: list[TextItem]) -> list[dict[str, Any]]:
+            return self.answer(items)
+
+    TextModelServer.model_name = model_name
+    TextModelServer.model_class = TextPyfuncModel
+    # Named where it is served from, so logs and BentoML's own records point there.
+    TextModelServer.__module__, TextModelServer.__qualname__ = module, attribute
+    TextModelServer.__name__ = attribute
+    service = bentoml.service(**service_options(bento_name))(TextModelServer)
+    guard(service, audience=audience)
+    return service
+

@@ -14,16 +14,39 @@ from __future__ import annotations
 
 import argparse
 import functools
-from collections.abc import Callable, Mapping, Sequence
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 from zhijian.config import ConfigError, env_int
+from zhijian.files import write_file
 
 ENTRY_POINT_GROUP = "zhijian.services"
+# Which installed services this process sees (comma-separated names; unset: all of them).
+SELECTION_SETTING = "ZHIJIAN_SERVICES"
 Progress = Callable[[str], None]
+
+EVERY_DOMAIN: tuple[str, ...] = ("internet", "extranet", "intranet")
+GOVERNMENT_NETWORKS: tuple[str, ...] = ("extranet", "intranet")
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may call some of a service's methods, and from which network domains.
+
+    A service's access list is its part of the gateways' default policy (allow rows
+    only): the gateway adds it to the operator's policy file or seeds it into the policy
+    table, and a deny there still overrides it. Methods are short names of ``service``
+    (the spec's only gRPC service when it has one)."""
+
+    methods: tuple[str, ...]
+    roles: tuple[str, ...]
+    domains: tuple[str, ...] = EVERY_DOMAIN
+    service: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +65,16 @@ class SeedDataset:
     path: Path
     display_name: str
     preparation_notes: str
+
+
+def write_records(path: Path, records: Iterable[Mapping[str, Any]]) -> Path:
+    """A seed dataset as JSONL, written whole; a file that already holds exactly these
+    records is left alone (the registry may have hashed it)."""
+    data = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records).encode()
+    if not path.is_file() or path.read_bytes() != data:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_file(path, data, mode=0o644)
+    return path
 
 
 @dataclass(frozen=True)
@@ -95,8 +128,37 @@ class ServiceSpec:
     seed: SeedModel | None = None
     add_commands: Callable[[CommandGroups], None] | None = None
     ready_timeout_s: float = 150.0
+    access: tuple[Access, ...] = ()
+    # Generated contract modules outside ``zhijian/`` that the gateways must import to
+    # route this service (a service whose protos live with its code).
+    contracts: tuple[str, ...] = ()
     # Sample calls for `zhijian up`'s greeting.
     examples: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        for access in self.access:
+            if access.service is None and len(self.grpc_services) != 1:
+                raise ConfigError(f"service {self.name}: an access entry must name its gRPC "
+                                  "service when the spec has several")
+            if access.service is not None and access.service not in self.grpc_services:
+                raise ConfigError(f"service {self.name}: access names {access.service}, "
+                                  "which it does not serve")
+            unknown = set(access.domains) - set(EVERY_DOMAIN)
+            if unknown or not access.domains:
+                raise ConfigError(f"service {self.name}: access domains {access.domains} "
+                                  f"are not among {', '.join(EVERY_DOMAIN)}")
+            if any(not method.isidentifier() for method in access.methods):
+                raise ConfigError(f"service {self.name}: access methods {access.methods} "
+                                  "must be short RPC names")
+
+    def policy_rows(self) -> list[list[str]]:
+        """The access list as gateway policy rules: ``[role, domain, /svc/Method, allow]``."""
+        return [[role, domain, f"/{access.service or self.grpc_services[0]}/{method}",
+                 "allow"]
+                for access in self.access
+                for method in access.methods
+                for role in access.roles
+                for domain in access.domains]
 
     @property
     def components(self) -> tuple[str, ...]:
@@ -123,10 +185,15 @@ def ports_of(spec: ServiceSpec, env: Mapping[str, str] | None = None) -> Service
                         model_server=model_server)
 
 
-@functools.cache
 def discover() -> tuple[ServiceSpec, ...]:
-    """Every installed service, in name order. A broken or duplicate spec is a
-    configuration error naming its entry point, not a traceback at start-up."""
+    """Every installed service in name order, or those ``ZHIJIAN_SERVICES`` selects. A
+    broken or duplicate spec is a configuration error naming its entry point, not a
+    traceback at start-up."""
+    return _discover(os.environ.get(SELECTION_SETTING, ""))
+
+
+@functools.cache
+def _discover(selection: str) -> tuple[ServiceSpec, ...]:
     found: dict[str, ServiceSpec] = {}
     for point in entry_points(group=ENTRY_POINT_GROUP):
         try:
@@ -140,7 +207,21 @@ def discover() -> tuple[ServiceSpec, ...]:
         if spec.name in found:
             raise ConfigError(f"two services are named {spec.name!r}")
         found[spec.name] = spec
-    return tuple(found[name] for name in sorted(found))
+    wanted = [name.strip() for name in selection.split(",") if name.strip()]
+    missing = sorted(set(wanted) - set(found))
+    if missing:
+        raise ConfigError(f"{SELECTION_SETTING} names {', '.join(missing)}, which "
+                          f"{'is' if len(missing) == 1 else 'are'} not installed "
+                          f"(installed: {', '.join(sorted(found)) or 'none'})")
+    return tuple(found[name] for name in sorted(found) if not wanted or name in wanted)
+
+
+def policy_rows(specs: Sequence[ServiceSpec] | None = None) -> list[list[str]]:
+    """Every service's access list as gateway policy rules, without repeats."""
+    rows: list[list[str]] = []
+    for spec in discover() if specs is None else specs:
+        rows.extend(row for row in spec.policy_rows() if row not in rows)
+    return rows
 
 
 def find(name: str, specs: Sequence[ServiceSpec] | None = None) -> ServiceSpec:

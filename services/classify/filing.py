@@ -9,9 +9,12 @@ for. They are fixed here, before validation, and frozen by submission.
 
 from __future__ import annotations
 
+from typing import Any
+
 from google.protobuf import duration_pb2
 
 from services.classify.settings import MODEL_NAME
+from zhijian.filing_draft import seed_filing as draft
 from zhijian.registry.v1 import registry_service_pb2 as pb
 from zhijian.types.v1 import ai_result_pb2 as types_pb
 
@@ -49,16 +52,11 @@ def validation_plan() -> pb.ValidationPlan:
     )
 
 
-def seed_filing(version: str, *, developers: list[str], business_owner: str,
-                security_officer: str, training_dataset: str, test_dataset: str,
-                code_revision: str = "") -> pb.Filing:
-    """A complete filing for ``version`` of the classify model (all ten groups)."""
-    return pb.Filing(
-        filing_type=pb.FILING_TYPE_NEW,
-        identity=pb.ModelIdentity(model=MODEL_NAME, version=version),
-        parties=pb.Parties(provider_organization="zhijian platform team (智监平台组)",
-                           business_owner=business_owner, security_officer=security_officer,
-                           developers=developers),
+def seed_filing(version: str, **names: Any) -> pb.Filing:
+    """A complete filing for ``version`` of the classify model (all ten groups); ``names``
+    are the bootstrap's people and datasets."""
+    return draft(
+        MODEL_NAME, version, organization="zhijian platform team (智监平台组)", **names,
         purpose=pb.Purpose(
             intended_use="Suggest the product category, device class and review route of a "
                          "submitted product name or description, for a reviewer to confirm.",
@@ -92,8 +90,6 @@ def seed_filing(version: str, *, developers: list[str], business_owner: str,
             guardrails=["input limited to 4000 characters", "every output labelled as an AI "
                         "draft requiring human review", "probabilities returned so that "
                         "low-confidence output is visible"]),
-        datasets=[pb.DatasetUse(dataset=training_dataset, purpose=pb.DATASET_PURPOSE_TRAINING),
-                  pb.DatasetUse(dataset=test_dataset, purpose=pb.DATASET_PURPOSE_TEST)],
         validation_plan=validation_plan(),
         oversight=pb.Oversight(
             review_points=["every classification before it enters the review record"],
@@ -101,5 +97,4 @@ def seed_filing(version: str, *, developers: list[str], business_owner: str,
             output_label="AI 生成的草稿，须经人工审核 / AI draft — requires human review"),
         change_control=pb.ChangeControl(pre_authorized_changes=[
             "retraining on an extended seed corpus under this validation plan"]),
-        code_revision=code_revision,
     )

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from zhijian.service_spec import (
+    GOVERNMENT_NETWORKS,
+    Access,
     CommandGroups,
     ModelServerSpec,
     Progress,
@@ -55,7 +57,7 @@ def ensure_seed_version(tracking_uri: str, folder: Path, progress: Progress) -> 
 def seed_filing(version: str, **names: object) -> object:
     from services.classify.filing import seed_filing as draft
 
-    return draft(version, **names)  # type: ignore[arg-type]
+    return draft(version, **names)
 
 
 def add_commands(groups: CommandGroups) -> None:
@@ -82,6 +84,10 @@ SPEC = ServiceSpec(
                                      "classification catalogue",
                  "known_gaps": ["invented products; label noise near regulatory boundaries"]}),
     add_commands=add_commands,
+    # Business systems classify what they send from every network (the internet's L1
+    # ceiling keeps that to public data); reviewers decide from government networks only.
+    access=(Access(("Classify", "ClassifyBatch"), ("business_system",)),
+            Access(("ReviewResult",), ("reviewer",), GOVERNMENT_NETWORKS)),
     examples=('zhijian classify --as business "一次性使用无菌注射器"',
               'zhijian classify --as business --domain internet "一次性使用无菌注射器"'
               "   # refused: the seed model is not filed for the internet"),

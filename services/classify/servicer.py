@@ -82,11 +82,6 @@ def task_result(task: str, prediction: dict[str, Any], language: str) -> pb.Task
         terms=prediction["terms"])
 
 
-def model_input(request: pb.ClassifyRequest) -> ModelInput:
-    return ModelInput(request=request, item={"text": request.text}, texts=(request.text,),
-                      declared_level=request.data_level, digest=request.text.encode())
-
-
 def kept_outputs(one: ModelInput, prediction: Prediction) -> dict[str, Any]:
     """What the result record keeps: the label of each task the request asked for."""
     return {task: prediction[task]["label"] for task in requested_tasks(one.request.tasks)}
@@ -138,7 +133,7 @@ class ClassifyServicer:
 
     async def _classify(self, requests: Sequence[pb.ClassifyRequest],
                         call: Call) -> list[pb.ClassifyResponse]:
-        drafts = await self._pipeline.run([model_input(r) for r in requests], call)
+        drafts = await self._pipeline.run([ModelInput.of_text(r) for r in requests], call)
         responses = []
         for request, draft in zip(requests, drafts, strict=True):
             tasks = requested_tasks(request.tasks)

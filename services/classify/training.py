@@ -1,18 +1,14 @@
 """Training pipeline: labelled corpus → fitted classifier → MLflow run → registered version.
 
-The run records what a filing needs later: parameters, dev metrics, the signature (from
-an ``np.array`` input example: without it batch predictions collapse), pinned
-requirements, and the training data's hash and provenance as a dataset input.
+What the MLflow run records for a filing (parameters, dev metrics, signature, pinned
+requirements, the data's hash and provenance, the code) is
+``zhijian.model_registration``'s; here are classify's corpus, split and figures.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import pickle
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +19,8 @@ import numpy as np
 
 from services.classify.labels import LABELS, TASKS
 from services.classify.settings import MODEL_NAME
+from zhijian.model_registration import TrainingData, pinned, register_pyfunc
+from zhijian.model_registration import latest_version as registered_latest
 
 SEED_CORPUS = Path(__file__).resolve().parent / "corpus" / "seed.jsonl"
 SEED_PROVENANCE = "zhijian seed corpus, written for the project (services/classify/corpus)"
@@ -158,32 +156,15 @@ def pip_requirements() -> list[str]:
     import scipy
     import sklearn
 
-    return [f"scikit-learn=={sklearn.__version__}", f"numpy=={np.__version__}",
-            f"scipy=={scipy.__version__}", f"mlflow=={mlflow.__version__}"]
+    return pinned(sklearn, np, scipy, mlflow)
 
 
 def train_and_register(corpus: Corpus, *, tracking_uri: str, progress: Progress = print,
                        random_state: int = 0) -> TrainingResult:
-    # MLflow prints run links and registration notes on stdout; keep stdout for results.
-    with contextlib.redirect_stdout(sys.stderr):
-        return _train_and_register(corpus, tracking_uri=tracking_uri, progress=progress,
-                                   random_state=random_state)
-
-
-def _train_and_register(corpus: Corpus, *, tracking_uri: str, progress: Progress,
-                        random_state: int) -> TrainingResult:
-    import mlflow
-    import pandas as pd
-    from mlflow.models import infer_signature
-
     from services.classify.model import MultiTaskClassifier
-    from services.classify.pyfunc import CLASSIFIER_ARTIFACT, ClassifyPyfunc, predictions_to_dicts
-    from zhijian.model_code import stage_model_code
+    from services.classify.pyfunc import CLASSIFIER_ARTIFACT, ClassifyPyfunc
 
     started = time.monotonic()
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_experiment("zhijian-classify")
-
     progress(f"[1/4] dev metrics: fitting on {DEV_FRACTION:.0%}-held-out split of "
              f"{len(corpus)} records")
     train_idx, dev_idx = dev_split(corpus.texts)
@@ -201,45 +182,23 @@ def _train_and_register(corpus: Corpus, *, tracking_uri: str, progress: Progress
     classifier = MultiTaskClassifier(TASKS, random_state=random_state).fit(
         corpus.texts, corpus.labels)
 
-    progress("[3/4] logging the run to MLflow")
-    example = np.array(corpus.texts[:3])
-    signature = infer_signature(example, predictions_to_dicts(classifier, list(example)))
-    frame = pd.DataFrame({"text": corpus.texts, **corpus.labels})
-    dataset = mlflow.data.from_pandas(  # type: ignore[attr-defined]
-        frame, source=str(corpus.path), name=corpus.path.name, digest=corpus.sha256[:16])
-    with mlflow.start_run(run_name="classify-train") as run, \
-            tempfile.TemporaryDirectory() as scratch:
-        mlflow.log_params({"tasks": ",".join(TASKS), "records": len(corpus),
-                           "train_records": len(train_idx), "dev_records": len(dev_idx),
-                           "dev_fraction": DEV_FRACTION, "random_state": random_state,
-                           "estimator": type(classifier).__name__})
-        mlflow.log_metrics(metrics)
-        mlflow.log_input(dataset, context="training")
-        mlflow.set_tags({"data.sha256": corpus.sha256, "data.provenance": corpus.provenance,
-                         "data.path": str(corpus.path)})
-        mlflow.log_dict(corpus.counts(), "data/label_counts.json")
-        artifact = Path(scratch) / "classifier.pkl"
-        artifact.write_bytes(pickle.dumps(classifier, protocol=pickle.HIGHEST_PROTOCOL))
-        progress("[4/4] registering the model version")
-        info = mlflow.pyfunc.log_model(
-            name="model", python_model=ClassifyPyfunc(),
-            artifacts={CLASSIFIER_ARTIFACT: str(artifact)}, signature=signature,
-            input_example=example, pip_requirements=pip_requirements(),
-            # The version carries the modules its pickle refers to, so it loads where
-            # this checkout's services package is absent or has moved.
-            code_paths=stage_model_code(ClassifyPyfunc.__module__, "services.classify",
-                                        Path(scratch) / "code"),
-            registered_model_name=MODEL_NAME)
-    version = str(info.registered_model_version)
-    return TrainingResult(MODEL_NAME, version, run.info.run_id,
-                          f"models:/{MODEL_NAME}/{version}", metrics, len(corpus),
-                          corpus.sha256, round(time.monotonic() - started, 2))
+    progress("[3/4] logging the run to MLflow; [4/4] registering the model version")
+    registered = register_pyfunc(
+        tracking_uri=tracking_uri, model_name=MODEL_NAME, python_model=ClassifyPyfunc(),
+        fitted=classifier, code_package="services.classify",
+        input_example=np.array(corpus.texts[:3]), artifact=CLASSIFIER_ARTIFACT,
+        data=TrainingData(corpus.path, corpus.sha256, corpus.provenance,
+                          {"text": corpus.texts, **corpus.labels}, corpus.counts()),
+        params={"tasks": ",".join(TASKS), "records": len(corpus),
+                "train_records": len(train_idx), "dev_records": len(dev_idx),
+                "dev_fraction": DEV_FRACTION, "random_state": random_state,
+                "estimator": type(classifier).__name__},
+        metrics=metrics, requirements=pip_requirements())
+    return TrainingResult(MODEL_NAME, registered.version, registered.run_id,
+                          registered.model_uri, metrics, len(corpus), corpus.sha256,
+                          round(time.monotonic() - started, 2))
 
 
 def latest_version(tracking_uri: str) -> str | None:
     """The newest registered version, used only to pick a default at first start."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=tracking_uri)
-    versions = client.search_model_versions(f"name = '{MODEL_NAME}'")
-    return max((v.version for v in versions), key=int, default=None)
+    return registered_latest(tracking_uri, MODEL_NAME)

@@ -266,9 +266,9 @@ def test_a_gateway_process_serves_records_follows_revocations_and_policy_and_sto
     other = running.keys.token("user:other-system", ("business_system",), "L1")
     running.registry.recorded.append(recorded(other.token))
     policy = running.policy / "policy.csv"
-    text = policy.read_text().replace(
-        "p, business_system, internet, /zhijian.classify.v1.ClassifyService/Classify, allow\n",
-        "")
+    # Classify's allow comes from its service spec; an operator takes it back with a deny.
+    text = policy.read_text() + (
+        "p, business_system, internet, /zhijian.classify.v1.ClassifyService/Classify, deny\n")
     replacement = running.policy / "policy.csv.new"
     replacement.write_text(text)
     replacement.rename(policy)

@@ -128,7 +128,12 @@ def pid_alive(pid: int) -> bool:
 
 def test_seeded_database_decides_exactly_like_the_policy_file(database: str) -> None:
     file_authorizer = Authorizer.from_files()
-    shipped = authz.parse_policy(authz.DEFAULT_POLICY.read_text(encoding="utf-8"))
+    shipped = authz.merge_rules(
+        authz.parse_policy(authz.DEFAULT_POLICY.read_text(encoding="utf-8")),
+        authz.installed_service_rows())
+    # The services' access lists are part of what is seeded (classify's among them).
+    assert ["business_system", "internet", "/zhijian.classify.v1.ClassifyService/Classify",
+            "allow"] in shipped
 
     async def scenario() -> None:
         assert await policy_store.seed_from_file(database) == len(shipped)
@@ -159,7 +164,7 @@ def test_an_empty_table_denies_everything(database: str, tmp_path: Path) -> None
     empty.write_text("# nothing allowed\n", encoding="utf-8")
 
     async def scenario() -> None:
-        assert await policy_store.seed_from_file(database, empty) == 0
+        assert await policy_store.seed_from_file(database, empty, service_rows=()) == 0
         async with await policy_store.open_database_authorizer(database) as store:
             assert not store.authorizer.allowed({"business_system"}, "intranet", CLASSIFY)
 

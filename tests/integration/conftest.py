@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -130,9 +131,10 @@ class Platform:
         return "\n".join(parts)
 
 
-@pytest.fixture(scope="session")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    home = tmp_path_factory.mktemp("zhijian-home")
+def platform_env(home: Path, services: dict[str, tuple[str, ...]],
+                 extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a platform in ``home`` on free ports; ``services`` maps each
+    service's setting prefix to the ports it needs (``GRPC_PORT`` and so on)."""
     env = {
         **os.environ,
         "ZHIJIAN_HOME": str(home),
@@ -143,17 +145,28 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         # Expiry and reconciliation run often, so tests see their effect quickly.
         "ZHIJIAN_REGISTRY_RECONCILE_INTERVAL_S": "1",
         "ZHIJIAN_REGISTRY_SEAL_CHECK_INTERVAL_S": "1",
-        "ZHIJIAN_CLASSIFY_MODEL_SERVER_PORT": str(free_port()),
-        "ZHIJIAN_CLASSIFY_GRPC_PORT": str(free_port()),
-        "ZHIJIAN_CLASSIFY_METRICS_PORT": str(free_port()),
+        **{f"ZHIJIAN_{prefix}_{port}": str(free_port())
+           for prefix, ports in services.items() for port in ports},
         **{f"ZHIJIAN_GATEWAY_{domain.upper()}_{suffix}": str(free_port())
            for domain in DOMAINS for suffix in ("PORT", "METRICS_PORT")},
+        **(extra or {}),
     }
     for key in ("MLFLOW_TRACKING_URI", "OTEL_EXPORTER_OTLP_ENDPOINT",
                 "ZHIJIAN_CLASSIFY_MODEL_VERSION", "ZHIJIAN_REGISTRY_DATABASE_URL",
                 "ZHIJIAN_REGISTRY_TARGET", "ZHIJIAN_AS", "ZHIJIAN_KEYS_DIR",
                 "ZHIJIAN_IDENTITIES_DIR", "ZHIJIAN_DOMAIN"):
         env.pop(key, None)
+    return env
+
+
+MODEL_SERVICE_PORTS = ("MODEL_SERVER_PORT", "GRPC_PORT", "METRICS_PORT")
+
+
+@contextlib.contextmanager
+def running_platform(home: Path, env: dict[str, str], *,
+                     min_processes: int) -> Iterator[Platform]:
+    """``zhijian up`` in ``home``, healthy; on exit Ctrl-C, after which no process of it
+    may be left."""
     with (home / "up.log").open("wb") as up_log:
         process = subprocess.Popen([ZHIJIAN, "up"], env=env, stdout=up_log, stderr=up_log,
                                    stdin=subprocess.DEVNULL)
@@ -172,7 +185,15 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             raise
         leftovers = [pid for pid in pids if pid_alive(pid)]
         assert not leftovers, f"processes still running after Ctrl-C: {leftovers}"
-        assert len(pids) >= 9, ("expected sink, MLflow, registry, three gateways, BentoML "
-                                "(+ worker), classify")
+        assert len(pids) >= min_processes, f"only {len(pids)} processes: {pids}"
         assert process.returncode == 0, platform.log_tail()
         assert not (home / "run" / "state.json").exists()
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    home = tmp_path_factory.mktemp("zhijian-home")
+    # Sink, MLflow, registry, three gateways, BentoML (+ worker), classify.
+    with running_platform(home, platform_env(home, {"CLASSIFY": MODEL_SERVICE_PORTS}),
+                          min_processes=9) as running:
+        yield running

@@ -140,9 +140,7 @@ async def harness(tmp_path: Path, found: registry_pb.Deployment,
     client = ModelServerClient(url)
     results = ResultStore(tmp_path / "results.db")
     selector = Selector(found)
-    settings = ClassifySettings(model_name=MODEL_NAME, model_server_url=url,
-                                max_text_chars=4000, max_batch_items=16,
-                                registry_target="127.0.0.1:1", token_file=tmp_path / "t.jwt",
+    settings = ClassifySettings(model_name=MODEL_NAME, max_text_chars=4000, max_batch_items=16,
                                 detection_budget_s=detection_budget_s)
     gateways = {domain: AssertionSigner.load_or_create(tmp_path / "keys",
                                                        issuer=f"svc:gateway-{domain}")

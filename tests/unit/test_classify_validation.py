@@ -43,11 +43,11 @@ def _call(**metadata: str) -> Call:
 
 
 def effective_levels(requests: list[pb.ClassifyRequest], call: Call) -> list[int]:
-    from services.classify.servicer import model_input
     from zhijian.dlp import DEFAULT_BUDGET_S
+    from zhijian.governed_call import ModelInput
     from zhijian.governed_call import effective_levels as levels
 
-    return asyncio.run(levels([model_input(r) for r in requests], call, DEFAULT_BUDGET_S))
+    return asyncio.run(levels([ModelInput.of_text(r) for r in requests], call, DEFAULT_BUDGET_S))
 
 
 def test_effective_level_is_the_highest_of_field_header_and_content() -> None:

@@ -1,7 +1,9 @@
 import pytest
 
+from services.classify.service import SPEC as CLASSIFY
 from services.classify.settings import ClassifySettings
 from zhijian.config import ConfigError, HomeLayout, ServerSettings, zhijian_home
+from zhijian.governed_service import ServiceProcess
 
 
 def test_home_defaults_to_the_checkout_and_follows_the_environment(tmp_path):
@@ -38,10 +40,14 @@ def test_classify_takes_its_registry_from_configuration_and_no_network_domain(tm
     token.write_text("t")
     base = {"ZHIJIAN_IDENTITY_TOKEN_FILE": str(token)}
     with pytest.raises(ConfigError, match="ZHIJIAN_IDENTITY_TOKEN_FILE"):
-        ClassifySettings.from_env({})
-    settings = ClassifySettings.from_env({**base, "ZHIJIAN_CLASSIFY_MODEL_SERVER_PORT": "4000",
-                                          "ZHIJIAN_REGISTRY_TARGET": "127.0.0.1:7"})
-    assert not hasattr(settings, "model_version")
-    assert not hasattr(settings, "network_domain")
-    assert settings.model_server_url == "http://127.0.0.1:4000"
-    assert settings.registry_target == "127.0.0.1:7"
+        ServiceProcess.for_spec(CLASSIFY, {})
+    process = ServiceProcess.for_spec(CLASSIFY, {**base,
+                                                 "ZHIJIAN_CLASSIFY_MODEL_SERVER_PORT": "4000",
+                                                 "ZHIJIAN_REGISTRY_TARGET": "127.0.0.1:7"})
+    settings = ClassifySettings.from_env({})
+    for configured in (process, settings):
+        assert not hasattr(configured, "model_version")
+        assert not hasattr(configured, "network_domain")
+    assert process.model_server_url == "http://127.0.0.1:4000"
+    assert process.registry_target == "127.0.0.1:7"
+    assert (process.name, process.model_name) == ("classify", settings.model_name)
