@@ -12,7 +12,8 @@ document that cannot be decoded, parsed or read is refused with a stable reason
   the result reads as text.
 - PDF: the text layer (pypdf), pages joined with a form feed; a scan without one is
   ``NO_TEXT_LAYER``; an encrypted file is ``PDF_ENCRYPTED``.
-- XML (ICH E2B(R3) ICSRs): parsed with defusedxml, DTDs, entity declarations and
+- XML (ICH E2B(R3) ICSRs): decoded by the encoding its prolog declares, parsed with
+  defusedxml, DTDs, entity declarations and
   external references refused, each with its own reason.
 - VAERS CSV and FAERS ``$``-delimited rows: one record per row, a malformed row named by
   its line.
@@ -27,6 +28,7 @@ import codecs
 import csv
 import enum
 import io
+import re
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -99,9 +101,10 @@ def read_document(data: bytes, declared: DocumentType | None = None) -> Document
     kind = declared or sniff(data)
     if kind is DocumentType.PDF:
         return Document(kind, pdf_text(data), "pdf-text-layer")
-    text, encoding = decode(data)
     if kind is DocumentType.E2B:
-        return Document(kind, text, encoding, root=parse_xml(data))
+        text, encoding = decode_xml(data)
+        return Document(kind, text, encoding, root=parse_xml(text))
+    text, encoding = decode(data)
     if kind is DocumentType.VAERS:
         return Document(kind, text, encoding, records=rows(text, ","))
     if kind is DocumentType.FAERS:
@@ -144,6 +147,23 @@ def decode(data: bytes) -> tuple[str, str]:
         raise _undecodable("it is not UTF-8 and no candidate encoding "
                            f"({', '.join(ENCODINGS)}) decodes it")
     return _strict(data, best.encoding), best.encoding.replace("_", "-")
+
+
+_XML_ENCODING: Final = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+
+
+def decode_xml(data: bytes) -> tuple[str, str]:
+    """XML text decoded by the encoding its prolog declares (GB18030 included, which
+    the XML parser itself cannot read), else as any other text."""
+    declared = _XML_ENCODING.match(data.removeprefix(codecs.BOM_UTF8))
+    if declared is None:
+        return decode(data)
+    name = declared.group(1).decode("ascii")
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        raise _undecodable(f"the XML declares encoding {name!r}, which is not known") from None
+    return _strict(data, name), name.lower()
 
 
 def _strict(data: bytes, encoding: str) -> str:
@@ -195,7 +215,7 @@ def pdf_text(data: bytes) -> str:
 
 # --- XML ------------------------------------------------------------------------------------
 
-def parse_xml(data: bytes) -> Element:
+def parse_xml(data: str | bytes) -> Element:
     """The XML root. Entity declarations (the billion-laughs expansion), external
     entities (a file or URL read on the sender's behalf) and any DTD are refused, each
     with its own reason: the first two by a parse that allows a DTD but none of its
@@ -224,7 +244,7 @@ def parse_xml(data: bytes) -> Element:
         raise InvalidArgument(f"the XML declares a DTD{where}, which is neither fetched nor "
                               "accepted: E2B(R3) messages are checked against their schema",
                               reason=XML_DTD_FORBIDDEN) from None
-    except ParseError as error:
+    except (ParseError, ValueError) as error:
         raise InvalidArgument(f"the XML is malformed: {error}", reason=MALFORMED_XML) from None
     return root
 
