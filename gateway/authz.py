@@ -21,6 +21,7 @@ import asyncio
 import csv
 import hashlib
 import json
+import logging
 import re
 import threading
 from collections.abc import Iterable, Sequence
@@ -34,6 +35,8 @@ from zhijian import service_spec
 from zhijian.assertion import DOMAIN_CEILINGS as KERNEL_CEILINGS
 from zhijian.identity import clearance_to_level
 from zhijian.types.v1 import ai_result_pb2
+
+log = logging.getLogger("zhijian.gateway.authz")
 
 POLICY_DIR: Final = Path(__file__).resolve().parent / "policy"
 DEFAULT_MODEL: Final = POLICY_DIR / "model.conf"
@@ -132,8 +135,23 @@ def parse_policy(text: str, source: str = "policy") -> list[list[str]]:
 
 
 def installed_service_rows() -> list[list[str]]:
-    """The access lists of the installed services (``zhijian.services`` entry points)."""
-    return service_spec.policy_rows()
+    """The access lists of the installed services (``zhijian.services`` entry points). A
+    service whose list names a method its contract lacks is left out whole, and said so:
+    its calls are refused rather than the gateway not starting for everyone."""
+    from gateway.routes import build_routes
+
+    routes = build_routes()
+    rows: list[list[str]] = []
+    for spec in service_spec.discover():
+        own = spec.policy_rows()
+        unknown = sorted({row[2] for row in own} - set(routes))
+        if unknown:
+            log.error("service %s grants calls of methods its contract does not have (%s): "
+                      "its access list is left out, so its methods are refused",
+                      spec.name, ", ".join(unknown))
+            continue
+        rows.extend(row for row in own if row not in rows)
+    return rows
 
 
 def merge_rules(policy: list[list[str]],

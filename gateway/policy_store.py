@@ -436,5 +436,29 @@ async def seed_from_file(database_url: str, policy_path: Path = authz.DEFAULT_PO
     return len(rules)
 
 
+async def add_service_rows(database_url: str, *, channel: str = CHANNEL,
+                           service_rows: Sequence[Sequence[str]] | None = None) -> int:
+    """Add the installed services' access-list rows that ``casbin_rule`` does not hold yet
+    (a service installed after the table was seeded) and notify the gateways; returns how
+    many were added. Rows already there, and every operator row, stay as they are."""
+    wanted = authz.merge_rules([], authz.installed_service_rows() if service_rows is None
+                               else service_rows)
+    engine = _engine(database_url, poolclass=NullPool)
+    try:
+        async with AsyncSession(engine) as session, session.begin():
+            # One adder at a time, so two cannot both insert the same missing row.
+            await session.execute(text(f"LOCK TABLE {TABLE} IN SHARE ROW EXCLUSIVE MODE"))
+            result = await session.execute(select(CasbinRule))
+            held = {tuple(_cells(row)[1:]) for row in result.scalars()}
+            missing = [rule for rule in wanted if tuple(rule) not in held]
+            if missing:
+                await Adapter(engine, db_session=session).add_policies("p", "p", missing)
+                await session.execute(select(func.pg_notify(channel, _stamp())))
+    finally:
+        await engine.dispose()
+    log.info("added %d service access rows to %s", len(missing), TABLE)
+    return len(missing)
+
+
 def _stamp() -> str:
     return f"gateway policy changed at {time.time():.3f}"

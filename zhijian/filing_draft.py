@@ -17,6 +17,11 @@ from google.protobuf.message import Message
 
 from zhijian.registry.v1 import registry_service_pb2 as pb
 
+# What the service writes; identity, parties and datasets are the bootstrap's.
+SERVICE_GROUPS: frozenset[str] = frozenset({
+    "purpose", "classification", "technical_description", "validation_plan", "oversight",
+    "change_control"})
+
 
 def seed_filing(model: str, version: str, *, organization: str, developers: list[str],
                 business_owner: str, security_officer: str, training_dataset: str,
@@ -29,6 +34,10 @@ def seed_filing(model: str, version: str, *, organization: str, developers: list
         datasets=[pb.DatasetUse(dataset=training_dataset, purpose=pb.DATASET_PURPOSE_TRAINING),
                   pb.DatasetUse(dataset=test_dataset, purpose=pb.DATASET_PURPOSE_TEST)],
         code_revision=code_revision)
+    unknown = sorted(set(groups) - SERVICE_GROUPS)
+    if unknown:
+        raise TypeError(f"seed_filing: {', '.join(unknown)} is not a group a service "
+                        f"describes (those are {', '.join(sorted(SERVICE_GROUPS))})")
     for group, value in groups.items():
         target = getattr(filing, group)
         if isinstance(value, Message):

@@ -58,16 +58,26 @@ class RegisteredVersion:
 def register_pyfunc(*, tracking_uri: str, model_name: str, python_model: Any, fitted: Any,
                     code_package: str, input_example: Any, data: TrainingData,
                     params: Mapping[str, Any], metrics: Mapping[str, float],
-                    requirements: Sequence[str], artifact: str = MODEL_ARTIFACT
-                    ) -> RegisteredVersion:
+                    requirements: Sequence[str], artifact: str = MODEL_ARTIFACT,
+                    run_name: str | None = None) -> RegisteredVersion:
     """Log ``fitted`` (pickled as artifact ``artifact``, which ``python_model`` loads in
     ``load_context``) and register it as the next version of ``model_name``. The pyfunc's
-    module and what it imports within ``code_package`` travel with the version."""
+    module and what it imports within ``code_package`` travel with the version; so must
+    the module of the fitted object's class, or the version would not unpickle without
+    the service (a ValueError says so before anything is logged). ``python_model``'s
+    class must construct without arguments: a fresh one computes the signature."""
     import mlflow
     import pandas as pd
     from mlflow.models import infer_signature
 
-    from zhijian.model_code import stage_model_code
+    from zhijian.model_code import module_closure, stage_model_code
+
+    fitted_module = type(fitted).__module__
+    if fitted_module.split(".")[0] == code_package.split(".")[0] and fitted_module not in \
+            module_closure(type(python_model).__module__, code_package):
+        raise ValueError(f"{fitted_module} (the fitted {type(fitted).__name__}) is not "
+                         f"imported by {type(python_model).__module__}, so the version "
+                         "would not carry it")
 
     # MLflow prints run links and registration notes on stdout; keep stdout for results.
     with contextlib.redirect_stdout(sys.stderr), tempfile.TemporaryDirectory() as scratch:
@@ -83,7 +93,7 @@ def register_pyfunc(*, tracking_uri: str, model_name: str, python_model: Any, fi
         dataset = mlflow.data.from_pandas(  # type: ignore[attr-defined]
             pd.DataFrame(dict(data.columns)), source=str(data.path), name=data.path.name,
             digest=data.sha256[:16])
-        with mlflow.start_run(run_name=f"{model_name}-train") as run:
+        with mlflow.start_run(run_name=run_name or f"{model_name}-train") as run:
             mlflow.log_params(dict(params))
             mlflow.log_metrics(dict(metrics))
             mlflow.log_input(dataset, context="training")
@@ -118,6 +128,18 @@ def latest_version(tracking_uri: str, model_name: str) -> str | None:
 
 
 def pinned(*modules: Any) -> list[str]:
-    """``name==version`` pins of imported distributions, e.g. ``pinned(sklearn, numpy)``."""
-    names = {"sklearn": "scikit-learn"}
-    return [f"{names.get(m.__name__, m.__name__)}=={m.__version__}" for m in modules]
+    """``distribution==version`` pins of imported modules, e.g. ``pinned(sklearn, numpy)``
+    gives ``scikit-learn==…`` and ``numpy==…`` (the distribution that installed each)."""
+    from importlib.metadata import packages_distributions, version
+
+    owners = packages_distributions()
+    pins = []
+    for module in modules:
+        top = module.__name__.split(".")[0]
+        # Several distributions may ship one top-level package (mlflow, mlflow-skinny,
+        # mlflow-tracing): the one named after it is the one asked for.
+        candidates = owners.get(top) or [top]
+        distribution = next((name for name in candidates
+                             if name.lower().replace("_", "-") == top.lower()), candidates[0])
+        pins.append(f"{distribution}=={version(distribution)}")
+    return pins

@@ -16,6 +16,7 @@ import argparse
 import functools
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -32,20 +33,30 @@ Progress = Callable[[str], None]
 
 EVERY_DOMAIN: tuple[str, ...] = ("internet", "extranet", "intranet")
 GOVERNMENT_NETWORKS: tuple[str, ...] = ("extranet", "intranet")
+# The roles a service may grant calls of its own methods to. Not ``service`` (platform
+# components call the registry, never a service's business methods) and not ``*``.
+GRANTABLE_ROLES: frozenset[str] = frozenset({
+    "business_system", "reviewer", "model_developer", "validator", "platform_admin", "sre",
+    "auditor"})
+# Contracts no service may claim: the platform's own, which its policy file governs.
+PLATFORM_SERVICES: frozenset[str] = frozenset({"zhijian.registry.v1.RegistryService"})
+_SERVICE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 
 @dataclass(frozen=True)
 class Access:
-    """Who may call some of a service's methods, and from which network domains.
+    """Who may call some of a service's methods, and from which network domains (named
+    every time: the internet is never a default).
 
     A service's access list is its part of the gateways' default policy (allow rows
     only): the gateway adds it to the operator's policy file or seeds it into the policy
     table, and a deny there still overrides it. Methods are short names of ``service``
-    (the spec's only gRPC service when it has one)."""
+    (the spec's only gRPC service when it has one); the gateway drops a service's rows
+    if one names a method its contract does not have."""
 
     methods: tuple[str, ...]
     roles: tuple[str, ...]
-    domains: tuple[str, ...] = EVERY_DOMAIN
+    domains: tuple[str, ...]
     service: str | None = None
 
 
@@ -136,7 +147,20 @@ class ServiceSpec:
     examples: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
+        for name in self.grpc_services:
+            if not _SERVICE_NAME.fullmatch(name) or name in PLATFORM_SERVICES:
+                raise ConfigError(f"service {self.name}: {name!r} is not a gRPC service a "
+                                  "service may declare (a full name like pkg.v1.Service, "
+                                  "not the platform's own)")
         for access in self.access:
+            for part in ("methods", "roles", "domains"):
+                if not isinstance(getattr(access, part), tuple):
+                    raise ConfigError(f"service {self.name}: access {part} must be a tuple "
+                                      f"of names, not {getattr(access, part)!r}")
+            strange = set(access.roles) - GRANTABLE_ROLES
+            if strange or not access.roles:
+                raise ConfigError(f"service {self.name}: access roles {sorted(strange)} are "
+                                  f"not among {', '.join(sorted(GRANTABLE_ROLES))}")
             if access.service is None and len(self.grpc_services) != 1:
                 raise ConfigError(f"service {self.name}: an access entry must name its gRPC "
                                   "service when the spec has several")
@@ -206,6 +230,11 @@ def _discover(selection: str) -> tuple[ServiceSpec, ...]:
                               "zhijian.service_spec.ServiceSpec")
         if spec.name in found:
             raise ConfigError(f"two services are named {spec.name!r}")
+        claimed = [other.name for other in found.values()
+                   if set(other.grpc_services) & set(spec.grpc_services)]
+        if claimed:
+            raise ConfigError(f"services {claimed[0]} and {spec.name} declare the same gRPC "
+                              "service")
         found[spec.name] = spec
     wanted = [name.strip() for name in selection.split(",") if name.strip()]
     missing = sorted(set(wanted) - set(found))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from zhijian.service_spec import (
+    EVERY_DOMAIN,
     GOVERNMENT_NETWORKS,
     Access,
     CommandGroups,
@@ -86,7 +87,7 @@ SPEC = ServiceSpec(
     add_commands=add_commands,
     # Business systems classify what they send from every network (the internet's L1
     # ceiling keeps that to public data); reviewers decide from government networks only.
-    access=(Access(("Classify", "ClassifyBatch"), ("business_system",)),
+    access=(Access(("Classify", "ClassifyBatch"), ("business_system",), EVERY_DOMAIN),
             Access(("ReviewResult",), ("reviewer",), GOVERNMENT_NETWORKS)),
     examples=('zhijian classify --as business "一次性使用无菌注射器"',
               'zhijian classify --as business --domain internet "一次性使用无菌注射器"'

@@ -7,8 +7,10 @@ requirements, the data's hash and provenance, the code) is
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -161,6 +163,14 @@ def pip_requirements() -> list[str]:
 
 def train_and_register(corpus: Corpus, *, tracking_uri: str, progress: Progress = print,
                        random_state: int = 0) -> TrainingResult:
+    # Progress and MLflow's run links go to stderr; stdout is kept for results.
+    with contextlib.redirect_stdout(sys.stderr):
+        return _train_and_register(corpus, tracking_uri=tracking_uri, progress=progress,
+                                   random_state=random_state)
+
+
+def _train_and_register(corpus: Corpus, *, tracking_uri: str, progress: Progress,
+                        random_state: int) -> TrainingResult:
     from services.classify.model import MultiTaskClassifier
     from services.classify.pyfunc import CLASSIFIER_ARTIFACT, ClassifyPyfunc
 
@@ -193,7 +203,7 @@ def train_and_register(corpus: Corpus, *, tracking_uri: str, progress: Progress 
                 "train_records": len(train_idx), "dev_records": len(dev_idx),
                 "dev_fraction": DEV_FRACTION, "random_state": random_state,
                 "estimator": type(classifier).__name__},
-        metrics=metrics, requirements=pip_requirements())
+        metrics=metrics, requirements=pip_requirements(), run_name="classify-train")
     return TrainingResult(MODEL_NAME, registered.version, registered.run_id,
                           registered.model_uri, metrics, len(corpus), corpus.sha256,
                           round(time.monotonic() - started, 2))

@@ -171,6 +171,23 @@ def test_an_empty_table_denies_everything(database: str, tmp_path: Path) -> None
     run(scenario)
 
 
+def test_a_service_installed_after_seeding_gets_its_rows_added_once(database: str) -> None:
+    late = ["business_system", "intranet", "/zhijiantest.late.v1.LateService/Find", "allow"]
+
+    async def scenario() -> None:
+        await policy_store.seed_from_file(database)
+        async with await policy_store.open_database_authorizer(database) as store:
+            assert not store.authorizer.allowed({"business_system"}, "intranet", late[2])
+            rows = [*authz.installed_service_rows(), late]
+            assert await policy_store.add_service_rows(database, service_rows=rows) == 1
+            assert await policy_store.add_service_rows(database, service_rows=rows) == 0
+            await eventually(lambda: store.authorizer.allowed({"business_system"}, "intranet",
+                                                              late[2]))
+
+    run(scenario)
+    assert len(sql(database, "SELECT id FROM casbin_rule WHERE v2 = %s", late[2])) == 1
+
+
 # --- hot reload ------------------------------------------------------------------------------
 
 def test_a_notified_deny_row_flips_a_cached_decision_without_restart(database: str) -> None:

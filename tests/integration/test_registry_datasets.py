@@ -268,7 +268,8 @@ def test_other_uri_schemes_are_refused_clearly(registry: RunningRegistry) -> Non
 
 # --- datasets per task type, and provenance -------------------------------------------
 
-SHARED = REPO.parent / "shared" / "datasets"
+# Resolved: the registry refuses paths through a symbolic link, and ../shared may be one.
+SHARED = (REPO.parent / "shared" / "datasets").resolve()
 NMPA = SHARED / "nmpa_classification_determinations" / "determinations.jsonl"
 
 

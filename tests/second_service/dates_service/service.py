@@ -64,7 +64,8 @@ SPEC = spec.ServiceSpec(
     seed=spec.SeedModel(MODEL_NAME, ensure_version, filing, dataset={
         "source": "synthetic", "legal_basis": "no personal data", "taskType": "span_extraction",
         "dataLevel": "DATA_LEVEL_L1_PUBLIC"}),
-    access=(spec.Access(("FindDates",), ("business_system",)),
-            spec.Access(("ReviewResult",), ("reviewer",), spec.GOVERNMENT_NETWORKS)),
+    # Filed for the intranet only, so reachable from nowhere else.
+    access=(spec.Access(("FindDates",), ("business_system",), ("intranet",)),
+            spec.Access(("ReviewResult",), ("reviewer",), ("intranet",))),
     contracts=("zhijiantest.dates.v1.dates_service_pb2",),
 )
