@@ -251,8 +251,11 @@ class Authorizer:
         rules = merge_rules(parse_policy(policy_text, str(self.policy_path)),
                             self._service_rows)
         return _State(build_enforcer(model_text, rules),
-                      _digest(model_text, policy_text + "\0" + json.dumps(self._service_rows)),
-                      model_text)
+                      self._files_digest(model_text, policy_text), model_text)
+
+    def _files_digest(self, model_text: str, policy_text: str) -> str:
+        # The services' rows are part of the policy in force, so part of what it hashes to.
+        return _digest(model_text, policy_text + "\0" + json.dumps(self._service_rows))
 
     def replace_rules(self, rules: Iterable[Sequence[str]], *, source: str = "rules") -> bool:
         """Put a new rule set in force under the same model; True if it differs from the
@@ -275,9 +278,7 @@ class Authorizer:
         file raises PolicyError and leaves the previous policy in force."""
         with self._reload_lock:
             texts = self._read()
-            model_text, policy_text = texts
-            if _digest(model_text, policy_text + "\0" + json.dumps(self._service_rows)) \
-                    == self._state.digest:
+            if self._files_digest(*texts) == self._state.digest:
                 return False
             # One assignment swaps enforcer and an empty cache together: readers see the
             # old generation or the new one, never a mix.
